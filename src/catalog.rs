@@ -1,0 +1,65 @@
+//! A loaded, indexed set of merchants: what the engine searches. Immutable once
+//! built, so `serve` can swap a new one in atomically.
+
+use std::path::PathBuf;
+
+use crate::index::{FoodFilter, MerchantIndex};
+use crate::offers::{LoadError, Loader, Merchant, Problem};
+
+/// Merchants and their spatial index.
+#[derive(Default)]
+pub struct Catalog {
+    merchants: Vec<Merchant>,
+    index: MerchantIndex,
+}
+
+impl Catalog {
+    /// Indexes `merchants`.
+    pub fn new(merchants: Vec<Merchant>) -> Self {
+        let index = MerchantIndex::new(&merchants);
+        Self { merchants, index }
+    }
+
+    /// Loads every path (files, or folders of `.geojson`), skipping unusable
+    /// features; the problems found come back beside the catalog.
+    pub fn load(paths: &[PathBuf]) -> Result<(Self, Vec<Problem>), LoadError> {
+        let mut loader = Loader::new();
+        for path in paths {
+            loader.load_path(path)?;
+        }
+        let (merchants, problems) = loader.finish();
+        Ok((Self::new(merchants), problems))
+    }
+
+    /// All merchants, in load order.
+    pub fn merchants(&self) -> &[Merchant] {
+        &self.merchants
+    }
+
+    /// The merchant at a position returned by [`Catalog::within`].
+    pub fn merchant(&self, position: usize) -> &Merchant {
+        &self.merchants[position]
+    }
+
+    /// Merchants within `radius_m` of `center`, nearest first, with their distance.
+    pub fn within<'a>(
+        &'a self,
+        center: crate::geodesy::LatLon,
+        radius_m: f64,
+        food: FoodFilter<'_>,
+    ) -> impl Iterator<Item = (&'a Merchant, f64)> + 'a {
+        self.index
+            .within(center, radius_m, food)
+            .map(|(i, d)| (&self.merchants[i], d))
+    }
+
+    /// How many merchants are loaded.
+    pub fn len(&self) -> usize {
+        self.merchants.len()
+    }
+
+    /// True when no merchant is loaded.
+    pub fn is_empty(&self) -> bool {
+        self.merchants.is_empty()
+    }
+}

@@ -1,0 +1,153 @@
+//! Configuration: one TOML file, read into raw sections, then validated into
+//! values that are always usable. Defaults live in `default.toml` beside this
+//! file, which documents every key.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+/// The documented defaults, every key with its meaning.
+pub const DEFAULT_TOML: &str = include_str!("default.toml");
+
+/// Why a configuration file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        /// The path.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown keys or wrong types.
+    #[error("{path}: {detail}")]
+    Invalid {
+        /// The path.
+        path: String,
+        /// Why.
+        detail: String,
+    },
+}
+
+/// The decision core's settings (`[engine]`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Topic prefix.
+    pub prefix: String,
+    /// Minutes between two suggestions when the profile sets none.
+    pub min_gap_min: u32,
+    /// Suggestions per rolling 24 h when the profile sets none.
+    pub max_per_day: u32,
+    /// Largest payload accepted, in bytes.
+    pub max_payload_bytes: usize,
+    /// Inputs per second a device may sustain.
+    pub rate_per_second: f64,
+    /// Inputs a device may send at once.
+    pub rate_burst: u32,
+    /// Days of suggestion history kept per device.
+    pub history_days: u32,
+}
+
+/// The whole file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `[engine]`
+    pub engine: EngineConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::from_toml(DEFAULT_TOML, "default.toml")
+            .expect("the bundled default.toml is valid (checked by a test)")
+    }
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Config::default().engine
+    }
+}
+
+impl Config {
+    /// Reads a file; keys it leaves out keep their defaults.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_toml(&text, &path.display().to_string())
+    }
+
+    /// Parses TOML text over the defaults, then validates.
+    pub fn from_toml(text: &str, name: &str) -> Result<Self, ConfigError> {
+        let invalid = |detail: String| ConfigError::Invalid {
+            path: name.to_string(),
+            detail,
+        };
+        let mut merged: toml::Table = DEFAULT_TOML
+            .parse()
+            .map_err(|e: toml::de::Error| invalid(e.to_string()))?;
+        let overrides: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| invalid(e.to_string()))?;
+        merge(&mut merged, overrides);
+        let config: Config = merged
+            .try_into()
+            .map_err(|e: toml::de::Error| invalid(e.to_string()))?;
+        config.validate().map_err(invalid)?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let e = &self.engine;
+        if e.prefix.is_empty() || e.prefix.contains(['+', '#']) || e.prefix.ends_with('/') {
+            return Err(
+                "engine.prefix must be a non-empty topic without wildcards or a trailing /".into(),
+            );
+        }
+        if !(e.rate_per_second > 0.0 && e.rate_per_second.is_finite()) || e.rate_burst == 0 {
+            return Err("engine.rate_per_second and engine.rate_burst must be positive".into());
+        }
+        if e.max_payload_bytes == 0 {
+            return Err("engine.max_payload_bytes must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+fn merge(base: &mut toml::Table, overrides: toml::Table) {
+    for (key, value) in overrides {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(key, v);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bundled_defaults_are_valid() {
+        let c = Config::default();
+        assert_eq!(c.engine.prefix, "kairos");
+        assert_eq!(c.engine.min_gap_min, 30);
+        assert_eq!(c.engine.max_per_day, 3);
+        assert_eq!(c.engine.max_payload_bytes, 65_536);
+    }
+
+    #[test]
+    fn a_file_overrides_only_what_it_names_and_unknown_keys_are_refused() {
+        let c = Config::from_toml("[engine]\nmax_per_day = 5\n", "t").unwrap();
+        assert_eq!(c.engine.max_per_day, 5);
+        assert_eq!(c.engine.min_gap_min, 30);
+        assert!(Config::from_toml("[engine]\nmax_per_dya = 5\n", "t").is_err());
+        assert!(Config::from_toml("[engine]\nprefix = \"a/#\"\n", "t").is_err());
+    }
+}

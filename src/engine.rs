@@ -1,0 +1,411 @@
+//! The decision core: `Engine::step(topic, payload, at) -> outputs`.
+//!
+//! Pure and deterministic: no clock, no IO, no randomness. The time of an event
+//! is given by the caller (the trace's `at` in replay, the receive time in
+//! serve), so both run exactly the same code.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, FixedOffset, Utc};
+
+use crate::catalog::Catalog;
+use crate::config::EngineConfig;
+use crate::decide::{best_offer, reasons, Choice};
+use crate::device::{Context, Device, Position, Profile, SuggestionRecord, Timed, RECENT};
+use crate::input::{
+    parse_event, route, Action, Change, ContextUpdate, ErrorCode, Event, Feedback, InputError,
+    Kind, PositionReport, Route,
+};
+use crate::message::message_text;
+use crate::offers::zone::timezone_at;
+use crate::output::{
+    Body, ErrorReport, MerchantRef, NoSuggestion, NoneReason, OfferRef, Output, Publish, Suggestion,
+};
+
+/// Floor of the gap between two suggestions, whatever the profile says.
+pub const MIN_GAP_FLOOR_MIN: u32 = 10;
+
+/// The time of an event: the instant, and its text as received (echoed in outputs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamp {
+    /// The instant.
+    pub time: DateTime<Utc>,
+    /// RFC 3339 text with offset.
+    pub text: String,
+}
+
+impl Stamp {
+    /// Reads RFC 3339 text with an offset.
+    pub fn parse(text: &str) -> Option<Self> {
+        let t: DateTime<FixedOffset> = DateTime::parse_from_rfc3339(text).ok()?;
+        Some(Self {
+            time: t.to_utc(),
+            text: text.to_string(),
+        })
+    }
+
+    /// A stamp for an instant, written in UTC.
+    pub fn from_utc(time: DateTime<Utc>) -> Self {
+        Self {
+            time,
+            text: time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        }
+    }
+}
+
+/// The engine: the catalog in service and every device's state.
+pub struct Engine {
+    config: EngineConfig,
+    catalog: Arc<Catalog>,
+    devices: HashMap<String, Device>,
+}
+
+impl Engine {
+    /// An engine serving `catalog`.
+    pub fn new(config: EngineConfig, catalog: Arc<Catalog>) -> Self {
+        Self {
+            config,
+            catalog,
+            devices: HashMap::new(),
+        }
+    }
+
+    /// Swaps the catalog in service (device state is kept).
+    pub fn set_catalog(&mut self, catalog: Arc<Catalog>) {
+        self.catalog = catalog;
+    }
+
+    /// The catalog in service.
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    /// How many devices kairos holds state for.
+    pub fn device_count(&self) -> usize {
+        self.devices.len()
+    }
+
+    /// The state of one device, if any.
+    pub fn device(&self, id: &str) -> Option<&Device> {
+        self.devices.get(id)
+    }
+
+    /// Forgets what has expired everywhere: positions after 2 h without news,
+    /// old history, devices with nothing left.
+    pub fn sweep(&mut self, now: DateTime<Utc>) {
+        let retention = Duration::days(i64::from(self.config.history_days));
+        self.devices.retain(|_, device| {
+            device.expire(now, retention);
+            !device.is_idle(now)
+        });
+    }
+
+    /// Handles one input message received at `at`; returns what to publish.
+    pub fn step(&mut self, topic: &str, payload: &[u8], at: &Stamp) -> Vec<Output> {
+        let (device_id, kind) = match route(&self.config.prefix, topic) {
+            Route::Input(device, kind) => (device, Some(kind)),
+            Route::UnknownKind(device) => (device, None),
+            Route::Output => return Vec::new(),
+            Route::Invalid(reason) => {
+                return vec![Output::Dropped {
+                    topic: topic.to_string(),
+                    reason,
+                }]
+            }
+        };
+        let device = self.devices.entry(device_id.to_string()).or_default();
+        let rate = (
+            self.config.rate_per_second,
+            f64::from(self.config.rate_burst),
+        );
+        if !device.bucket.take(at.time, rate.0, rate.1) {
+            if device.bucket_notified(true) {
+                return Vec::new();
+            }
+            let error = InputError::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "more than {} inputs per second; this and the rest of the burst are ignored",
+                    rate.0
+                ),
+            );
+            return vec![self.error(device_id, topic, error)];
+        }
+        device.bucket_notified(false);
+        let Some(kind) = kind else {
+            let detail = format!(
+                "`{}` is not an input kind",
+                topic.rsplit('/').next().unwrap_or("")
+            );
+            return vec![self.error(
+                device_id,
+                topic,
+                InputError::new(ErrorCode::UnknownKind, detail),
+            )];
+        };
+        let event = match parse_event(kind, payload, self.config.max_payload_bytes) {
+            Ok(event) => event,
+            Err(error) => return vec![self.error(device_id, topic, error)],
+        };
+        let outputs = self.apply(device_id, topic, event, at);
+        if let Some(device) = self.devices.get_mut(device_id) {
+            device.expire(at.time, Duration::days(i64::from(self.config.history_days)));
+        }
+        outputs
+    }
+
+    fn apply(&mut self, device_id: &str, topic: &str, event: Event, at: &Stamp) -> Vec<Output> {
+        let now = at.time;
+        let device = self.devices.entry(device_id.to_string()).or_default();
+        match event {
+            Event::Position(report) => {
+                let position = position_from(&report, now);
+                if !position.is_fresh_at(now) || !position.is_accurate() {
+                    return Vec::new();
+                }
+                device.position = Some((position, now));
+                self.suggest(device_id, at, Trigger::Position)
+                    .into_iter()
+                    .collect()
+            }
+            Event::Context(update) => {
+                merge_context(&mut device.context, &update, now);
+                Vec::new()
+            }
+            Event::Profile(profile) => {
+                device.profile = profile;
+                Vec::new()
+            }
+            Event::Feedback(feedback) => match apply_feedback(device, &feedback) {
+                Ok(()) => Vec::new(),
+                Err(error) => vec![self.error(device_id, topic, error)],
+            },
+            Event::Ask(update) => {
+                merge_context(&mut device.context, &update, now);
+                self.suggest(device_id, at, Trigger::Ask)
+                    .into_iter()
+                    .collect()
+            }
+            Event::Forget => {
+                self.devices.remove(device_id);
+                vec![Output::Publish(Publish {
+                    topic: format!(
+                        "{}/{device_id}/{}",
+                        self.config.prefix,
+                        Kind::Profile.as_str()
+                    ),
+                    body: Body::Empty,
+                    retain: true,
+                })]
+            }
+        }
+    }
+
+    /// Makes at most one suggestion for the device; for `ask`, always answers.
+    fn suggest(&mut self, device_id: &str, at: &Stamp, trigger: Trigger) -> Option<Output> {
+        let now = at.time;
+        let device = self.devices.get(device_id)?;
+        let answer = |reason| Some(self.publish_answer(device_id, at, reason));
+        let profile = match device.profile.as_ref().filter(|p| p.consent) {
+            Some(p) => p,
+            None if trigger == Trigger::Ask => return answer(NoneReason::NoConsent),
+            None => return None,
+        };
+        let position = match device.position(now) {
+            Some(p) => p,
+            None if trigger == Trigger::Ask => return answer(NoneReason::NoPosition),
+            None => return None,
+        };
+        if !position.is_fresh_at(now) {
+            return match trigger {
+                Trigger::Ask => answer(NoneReason::StalePosition),
+                Trigger::Position => None,
+            };
+        }
+        if trigger == Trigger::Position && !self.respect_allows(device, profile, position, now) {
+            return None;
+        }
+        let Some(choice) = best_offer(&self.catalog, device, profile, position, now) else {
+            return match trigger {
+                Trigger::Ask => answer(NoneReason::NothingFits),
+                Trigger::Position => None,
+            };
+        };
+        let moving = choice.side.is_some();
+        let suggestion = build_suggestion(device_id, at, &choice, profile, moving);
+        let record = SuggestionRecord {
+            id: suggestion.id.clone(),
+            at: now,
+            merchant: suggestion.merchant.id.clone(),
+            offer: suggestion.offer.id.clone(),
+        };
+        let topic = format!("{}/{device_id}/suggestion", self.config.prefix);
+        if let Some(device) = self.devices.get_mut(device_id) {
+            device.history.push_back(record);
+        }
+        Some(Output::Publish(Publish {
+            topic,
+            body: Body::Suggestion(Box::new(suggestion)),
+            retain: false,
+        }))
+    }
+
+    /// Quiet hours, the gap and the daily cap (not applied to `ask`).
+    fn respect_allows(
+        &self,
+        device: &Device,
+        profile: &Profile,
+        position: &Position,
+        now: DateTime<Utc>,
+    ) -> bool {
+        if let Some(quiet) = profile.quiet_hours {
+            let local = now.with_timezone(&timezone_at(position.location)).time();
+            if quiet.contains(local) {
+                return false;
+            }
+        }
+        let gap_min = profile
+            .min_gap_min
+            .unwrap_or(self.config.min_gap_min)
+            .max(MIN_GAP_FLOOR_MIN);
+        if device
+            .last_suggestion_at()
+            .is_some_and(|last| now - last < Duration::minutes(i64::from(gap_min)))
+        {
+            return false;
+        }
+        let cap = profile.max_per_day.unwrap_or(self.config.max_per_day) as usize;
+        device.suggestions_since(now - RECENT) < cap
+    }
+
+    fn publish_answer(&self, device_id: &str, at: &Stamp, reason: NoneReason) -> Output {
+        Output::Publish(Publish {
+            topic: format!("{}/{device_id}/suggestion", self.config.prefix),
+            body: Body::NoSuggestion(NoSuggestion {
+                none: reason,
+                at: at.text.clone(),
+            }),
+            retain: false,
+        })
+    }
+
+    fn error(&self, device_id: &str, topic: &str, error: InputError) -> Output {
+        Output::Publish(Publish {
+            topic: format!("{}/{device_id}/error", self.config.prefix),
+            body: Body::Error(ErrorReport {
+                error: error.code.as_str(),
+                detail: error.detail,
+                topic: topic.to_string(),
+            }),
+            retain: false,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trigger {
+    Position,
+    Ask,
+}
+
+fn position_from(report: &PositionReport, now: DateTime<Utc>) -> Position {
+    Position {
+        location: report.location,
+        heading: report.heading,
+        speed: report.speed,
+        accuracy: report.accuracy,
+        ts: report.ts.unwrap_or(now),
+    }
+}
+
+fn merge_context(context: &mut Context, update: &ContextUpdate, now: DateTime<Utc>) {
+    fn apply<T: Copy>(slot: &mut Option<Timed<T>>, change: Change<T>, now: DateTime<Utc>) {
+        match change {
+            Change::Keep => {}
+            Change::Clear => *slot = None,
+            Change::Set(value) => *slot = Some(Timed { value, set_at: now }),
+        }
+    }
+    apply(&mut context.hungry, update.hungry, now);
+    apply(&mut context.trip, update.trip, now);
+    apply(&mut context.party, update.party, now);
+}
+
+fn apply_feedback(device: &mut Device, feedback: &Feedback) -> Result<(), InputError> {
+    let (merchant, offer) = match &feedback.suggestion {
+        Some(id) => {
+            let made = device
+                .history
+                .iter()
+                .rev()
+                .find(|s| &s.id == id)
+                .ok_or_else(|| {
+                    InputError::new(
+                        ErrorCode::UnknownSuggestion,
+                        format!("no suggestion {id:?} was made to this device"),
+                    )
+                })?;
+            (made.merchant.clone(), Some(made.offer.clone()))
+        }
+        None => (
+            feedback.merchant.clone().unwrap_or_default(),
+            feedback.offer.clone(),
+        ),
+    };
+    match (feedback.action, offer) {
+        (Action::Accepted, _) => {}
+        (Action::Dismissed, Some(offer)) => {
+            device.dismissed.insert((merchant, offer));
+        }
+        (Action::Dismissed, None) | (Action::BlockMerchant, _) => {
+            device.blocked.insert(merchant);
+        }
+    }
+    Ok(())
+}
+
+fn build_suggestion(
+    device_id: &str,
+    at: &Stamp,
+    choice: &Choice,
+    profile: &Profile,
+    moving: bool,
+) -> Suggestion {
+    let lang = profile.lang;
+    let title = choice.offer.title.in_lang(lang.code()).to_string();
+    let message = message_text(&title, choice.distance_m, choice.side, lang);
+    Suggestion {
+        id: suggestion_id(device_id, at, &choice.merchant.id, &choice.offer.id),
+        at: at.text.clone(),
+        merchant: MerchantRef {
+            id: choice.merchant.id.to_string(),
+            name: choice.merchant.name.to_string(),
+        },
+        offer: OfferRef {
+            id: choice.offer.id.to_string(),
+            title,
+        },
+        message,
+        lang: lang.code(),
+        distance_m: choice.distance_m.round() as u64,
+        bearing: (choice.bearing.round() as u16) % 360,
+        side: choice.side,
+        eta_s: choice.eta_s,
+        reasons: reasons(choice, profile, moving),
+    }
+}
+
+/// A deterministic id from what the suggestion is (FNV-1a, 64 bits): the same
+/// inputs give the same id in every replay and every instance.
+fn suggestion_id(device: &str, at: &Stamp, merchant: &str, offer: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let millis = at.time.timestamp_millis().to_string();
+    for part in [device, millis.as_str(), merchant, offer] {
+        for byte in part.bytes().chain(std::iter::once(0)) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    format!("s-{hash:016x}")
+}

@@ -1,0 +1,135 @@
+//! Geometry on the sphere: distances, bearings, the side of the road, and the
+//! 3-D unit vectors the spatial index is built on.
+//!
+//! The index stores each place as a point on the unit sphere
+//! `[cos φ cos λ, cos φ sin λ, sin φ]`, where straight-line (chord) distance is a
+//! monotone function of great-circle distance. That makes `rstar`'s planar
+//! pruning exact on the sphere: no special case at the poles, at 70° N or
+//! across the antimeridian. Distances and bearings shown to people come from
+//! `geo`'s haversine formulas on the same mean Earth radius.
+
+use geo::{Bearing, Distance, Haversine, Point};
+
+/// Mean Earth radius in metres (GRS80), the one `geo`'s haversine formulas use.
+pub const EARTH_RADIUS_M: f64 = 6_371_008.771_4;
+
+/// A position in degrees.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LatLon {
+    /// Latitude in degrees, [-90, 90].
+    pub lat: f64,
+    /// Longitude in degrees, [-180, 180].
+    pub lon: f64,
+}
+
+impl LatLon {
+    /// A position; callers validate ranges.
+    pub fn new(lat: f64, lon: f64) -> Self {
+        Self { lat, lon }
+    }
+
+    /// True when both coordinates are finite and in range.
+    pub fn is_valid(&self) -> bool {
+        self.lat.is_finite()
+            && self.lon.is_finite()
+            && (-90.0..=90.0).contains(&self.lat)
+            && (-180.0..=180.0).contains(&self.lon)
+    }
+
+    fn point(self) -> Point<f64> {
+        Point::new(self.lon, self.lat)
+    }
+
+    /// The point on the unit sphere.
+    pub fn unit_vector(self) -> [f64; 3] {
+        let (phi, lambda) = (self.lat.to_radians(), self.lon.to_radians());
+        [
+            phi.cos() * lambda.cos(),
+            phi.cos() * lambda.sin(),
+            phi.sin(),
+        ]
+    }
+}
+
+/// Great-circle distance in metres.
+pub fn distance_m(from: LatLon, to: LatLon) -> f64 {
+    Haversine.distance(from.point(), to.point())
+}
+
+/// Initial bearing from `from` to `to`, degrees clockwise from true north in [0, 360).
+pub fn bearing_deg(from: LatLon, to: LatLon) -> f64 {
+    let b = Haversine.bearing(from.point(), to.point());
+    if b.is_finite() {
+        b.rem_euclid(360.0)
+    } else {
+        0.0
+    }
+}
+
+/// Signed cross-track distance in metres of `target` from the great circle leaving
+/// `from` on `heading_deg`: positive to the right of the line of travel, negative to the left.
+pub fn cross_track_m(from: LatLon, heading_deg: f64, target: LatLon) -> f64 {
+    let angular = distance_m(from, target) / EARTH_RADIUS_M;
+    let delta = (bearing_deg(from, target) - heading_deg).to_radians();
+    EARTH_RADIUS_M * (angular.sin() * delta.sin()).clamp(-1.0, 1.0).asin()
+}
+
+/// Smallest absolute angle between two bearings, in degrees [0, 180].
+pub fn angle_between_deg(a: f64, b: f64) -> f64 {
+    let d = (a - b).rem_euclid(360.0);
+    d.min(360.0 - d)
+}
+
+/// Squared chord length on the unit sphere for a great-circle distance in metres.
+pub fn chord_squared_for(distance_m: f64) -> f64 {
+    let half_angle = (distance_m / (2.0 * EARTH_RADIUS_M)).min(std::f64::consts::FRAC_PI_2);
+    let chord = 2.0 * half_angle.sin();
+    chord * chord
+}
+
+/// Great-circle distance in metres for a squared chord on the unit sphere.
+pub fn distance_for_chord_squared(chord_squared: f64) -> f64 {
+    let half = (chord_squared.max(0.0).sqrt() / 2.0).min(1.0);
+    2.0 * EARTH_RADIUS_M * half.asin()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chord_round_trips_to_distance() {
+        for d in [0.0, 1.0, 25.0, 1_000.0, 15_000.0, 1_000_000.0, 20_000_000.0] {
+            let back = distance_for_chord_squared(chord_squared_for(d));
+            assert!((back - d).abs() < 1e-3 * d.max(1.0), "{d} -> {back}");
+        }
+    }
+
+    #[test]
+    fn chord_distance_matches_haversine_across_the_antimeridian() {
+        let a = LatLon::new(10.0, 179.99);
+        let b = LatLon::new(10.0, -179.99);
+        let [x1, y1, z1] = a.unit_vector();
+        let [x2, y2, z2] = b.unit_vector();
+        let c2 = (x1 - x2).powi(2) + (y1 - y2).powi(2) + (z1 - z2).powi(2);
+        let via_chord = distance_for_chord_squared(c2);
+        assert!((via_chord - distance_m(a, b)).abs() < 0.01);
+        assert!(via_chord < 2_200.0, "{via_chord}");
+    }
+
+    #[test]
+    fn a_place_east_of_a_northbound_car_is_on_its_right() {
+        let car = LatLon::new(45.0, 6.0);
+        let east = LatLon::new(45.001, 6.01);
+        let west = LatLon::new(45.001, 5.99);
+        assert!(cross_track_m(car, 0.0, east) > 25.0);
+        assert!(cross_track_m(car, 0.0, west) < -25.0);
+    }
+
+    #[test]
+    fn angles_wrap_around_north() {
+        assert_eq!(angle_between_deg(350.0, 10.0), 20.0);
+        assert_eq!(angle_between_deg(10.0, 350.0), 20.0);
+        assert_eq!(angle_between_deg(0.0, 180.0), 180.0);
+    }
+}

@@ -1,0 +1,177 @@
+//! Opening hours in OSM syntax, evaluated in the merchant's time zone with its
+//! country's public holidays, through the `opening-hours` crate.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use opening_hours::localization::{Coordinates, Country, TzLocation};
+use opening_hours::{Context, OpeningHours, RuleKind};
+
+use crate::geodesy::LatLon;
+
+/// What a schedule says at an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoursState {
+    /// Open.
+    Open,
+    /// Closed.
+    Closed,
+    /// The expression says `unknown` (SPEC: counts as not open).
+    Unknown,
+}
+
+/// A parsed `opening_hours` expression bound to a place.
+#[derive(Clone)]
+pub struct Hours {
+    schedule: OpeningHours<TzLocation<Tz>>,
+}
+
+impl fmt::Debug for Hours {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Hours({})", self.schedule)
+    }
+}
+
+/// Where a schedule is evaluated: the zone, the coordinates (sun events) and the
+/// public holidays of the country there.
+#[derive(Debug, Clone)]
+pub struct Locality {
+    /// Local time zone.
+    pub timezone: Tz,
+    /// Coordinates, for dawn and dusk.
+    pub location: LatLon,
+    /// The country's public holidays, when the crate has a calendar for it.
+    pub holidays: Option<opening_hours::ContextHolidays>,
+}
+
+/// Why a holiday calendar is missing, for `check` to warn about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HolidayGap {
+    /// The coordinates lie in no known country.
+    NoCountry,
+    /// The crate has no public-holiday calendar for this country.
+    NoCalendar(String),
+}
+
+impl fmt::Display for HolidayGap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HolidayGap::NoCountry => write!(f, "no country is known at these coordinates"),
+            HolidayGap::NoCalendar(c) => write!(f, "no public-holiday calendar for {c}"),
+        }
+    }
+}
+
+/// The public holidays at `location`: the country's national calendar, or why there is none.
+pub fn public_holidays_at(location: LatLon) -> Result<opening_hours::ContextHolidays, HolidayGap> {
+    let coords = Coordinates::new(location.lat, location.lon).ok_or(HolidayGap::NoCountry)?;
+    let country = Country::try_from_coords(coords).ok_or(HolidayGap::NoCountry)?;
+    let holidays = country.holidays();
+    if holidays.get_public().count() == 0 {
+        return Err(HolidayGap::NoCalendar(country.iso_code().to_string()));
+    }
+    Ok(holidays)
+}
+
+/// True when an expression mentions public holidays.
+pub fn mentions_public_holidays(expression: &str) -> bool {
+    expression.contains("PH")
+}
+
+impl Hours {
+    /// Parses `expression` for a place; the error is the crate's message.
+    pub fn parse(expression: &str, locality: &Locality) -> Result<Self, String> {
+        let parsed = parse_guarded(expression)?;
+        let mut locale = TzLocation::new(locality.timezone);
+        if let Some(coords) = Coordinates::new(locality.location.lat, locality.location.lon) {
+            locale = locale.with_coords(coords);
+        }
+        let mut context = Context::default();
+        if let Some(holidays) = &locality.holidays {
+            context = context.with_holidays(holidays.clone());
+        }
+        Ok(Self {
+            schedule: parsed.with_context(context.with_locale(locale)),
+        })
+    }
+
+    /// The state at instant `t`, read in the place's local time.
+    pub fn state_at(&self, t: DateTime<Utc>) -> HoursState {
+        let local = t.with_timezone(self.schedule.get_context().locale.get_timezone());
+        match self.schedule.state(local).0 {
+            RuleKind::Open => HoursState::Open,
+            RuleKind::Closed => HoursState::Closed,
+            RuleKind::Unknown => HoursState::Unknown,
+        }
+    }
+
+    /// True only when the state at `t` is open.
+    pub fn is_open_at(&self, t: DateTime<Utc>) -> bool {
+        self.state_at(t) == HoursState::Open
+    }
+}
+
+/// Parses with the crate, turning a panic inside it into an error: input never stops kairos.
+fn parse_guarded(expression: &str) -> Result<OpeningHours, String> {
+    if expression.len() > MAX_EXPRESSION_LEN {
+        return Err(format!("longer than {MAX_EXPRESSION_LEN} characters"));
+    }
+    match std::panic::catch_unwind(|| expression.parse::<OpeningHours>()) {
+        Ok(Ok(parsed)) => Ok(parsed),
+        Ok(Err(err)) => Err(err
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string()),
+        Err(_) => Err("the opening_hours parser could not read it".to_string()),
+    }
+}
+
+/// OSM caps tag values at 255 characters; allow generous room, refuse anything absurd.
+const MAX_EXPRESSION_LEN: usize = 2048;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn paris() -> Locality {
+        let location = LatLon::new(48.8566, 2.3522);
+        Locality {
+            timezone: chrono_tz::Europe::Paris,
+            location,
+            holidays: public_holidays_at(location).ok(),
+        }
+    }
+
+    #[test]
+    fn hours_are_read_in_local_time() {
+        let hours = Hours::parse("Mo-Su 12:00-14:30", &paris()).unwrap();
+        // 12:30 UTC is 14:30 in Paris in July (closed), 10:30 UTC is 12:30 (open).
+        assert!(hours.is_open_at(Utc.with_ymd_and_hms(2026, 7, 15, 10, 30, 0).unwrap()));
+        assert!(!hours.is_open_at(Utc.with_ymd_and_hms(2026, 7, 15, 12, 30, 0).unwrap()));
+    }
+
+    #[test]
+    fn french_national_day_is_a_public_holiday() {
+        let hours = Hours::parse("Mo-Su 10:00-18:00; PH off", &paris()).unwrap();
+        assert!(!hours.is_open_at(Utc.with_ymd_and_hms(2026, 7, 14, 10, 0, 0).unwrap()));
+        assert!(hours.is_open_at(Utc.with_ymd_and_hms(2026, 7, 15, 10, 0, 0).unwrap()));
+    }
+
+    #[test]
+    fn unknown_state_is_reported() {
+        let hours = Hours::parse("Mo-Su 10:00-18:00 unknown", &paris()).unwrap();
+        let t = Utc.with_ymd_and_hms(2026, 7, 15, 10, 0, 0).unwrap();
+        assert_eq!(hours.state_at(t), HoursState::Unknown);
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(Hours::parse("whenever the owner feels like it", &paris()).is_err());
+        assert!(Hours::parse("", &paris()).is_err() || Hours::parse("", &paris()).is_ok());
+    }
+}

@@ -1,0 +1,579 @@
+//! Reading offer files: GeoJSON FeatureCollections of OSM-tagged merchants.
+//!
+//! Every problem is collected with its file, feature and reason; a feature that
+//! cannot be used is skipped and the rest loads. Only a file that cannot be read
+//! at all (missing, not JSON, not a FeatureCollection) is a [`LoadError`].
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use geo::{Centroid, Coord, LineString, MultiPolygon, Polygon};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::audience::Audience;
+use super::hours::{mentions_public_holidays, public_holidays_at, Hours, Locality};
+use super::model::{Merchant, Offer, Tags, Title, ValidUntil, FOOD_AMENITIES, FOOD_SHOPS};
+use super::zone::{timezone_at, timezone_named};
+use crate::geodesy::LatLon;
+
+/// A file that could not be read as an offer file at all.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file or folder could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not a JSON FeatureCollection.
+    #[error("{path}: not a GeoJSON FeatureCollection: {detail}")]
+    NotFeatureCollection {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        detail: String,
+    },
+}
+
+/// How serious a problem is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// The file is wrong: `check` fails; the feature or offer is skipped, or never holds.
+    Error,
+    /// Worth knowing; everything still loads.
+    Warning,
+}
+
+/// One problem found while loading, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The file.
+    pub file: PathBuf,
+    /// The feature: `features[3]`, with its id when known.
+    pub feature: String,
+    /// What is wrong.
+    pub reason: String,
+    /// Error or warning.
+    pub severity: Severity,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let level = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(
+            f,
+            "{}: {}: {level}: {}",
+            self.file.display(),
+            self.feature,
+            self.reason
+        )
+    }
+}
+
+/// Collects merchants from files in order, keeping the first of duplicate ids.
+#[derive(Default)]
+pub struct Loader {
+    merchants: Vec<Merchant>,
+    ids: HashSet<Box<str>>,
+    strings: HashSet<Arc<str>>,
+    problems: Vec<Problem>,
+}
+
+#[derive(Deserialize)]
+struct RawCollection {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    features: Option<Vec<Value>>,
+}
+
+impl Loader {
+    /// An empty loader.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Loads a file, or every `.geojson` file of a folder sorted by name.
+    pub fn load_path(&mut self, path: &Path) -> Result<(), LoadError> {
+        for file in offer_files(path)? {
+            let text = std::fs::read_to_string(&file).map_err(|source| LoadError::Io {
+                path: file.clone(),
+                source,
+            })?;
+            self.load_text(&file, &text)?;
+        }
+        Ok(())
+    }
+
+    /// Loads one file's text; `file` names it in problems.
+    pub fn load_text(&mut self, file: &Path, text: &str) -> Result<(), LoadError> {
+        let not_collection = |detail: String| LoadError::NotFeatureCollection {
+            path: file.to_path_buf(),
+            detail,
+        };
+        let raw: RawCollection =
+            serde_json::from_str(text).map_err(|e| not_collection(e.to_string()))?;
+        if raw.kind.as_deref() != Some("FeatureCollection") {
+            return Err(not_collection("`type` is not \"FeatureCollection\"".into()));
+        }
+        let features = raw
+            .features
+            .ok_or_else(|| not_collection("no `features` array".into()))?;
+        for (index, feature) in features.iter().enumerate() {
+            self.load_feature(file, index, feature);
+        }
+        Ok(())
+    }
+
+    /// The merchants loaded and every problem found.
+    pub fn finish(self) -> (Vec<Merchant>, Vec<Problem>) {
+        (self.merchants, self.problems)
+    }
+
+    /// Problems found so far.
+    pub fn problems(&self) -> &[Problem] {
+        &self.problems
+    }
+
+    fn load_feature(&mut self, file: &Path, index: usize, feature: &Value) {
+        let id = feature_id(feature);
+        let place = match &id {
+            Some(id) => format!("features[{index}] (id {id:?})"),
+            None => format!("features[{index}]"),
+        };
+        let mut notes = Vec::new();
+        let result = self.merchant(feature, id, &mut notes);
+        let mut report = |severity, reason: String| {
+            self.problems.push(Problem {
+                file: file.to_path_buf(),
+                feature: place.clone(),
+                reason,
+                severity,
+            })
+        };
+        for (severity, reason) in notes {
+            report(severity, reason);
+        }
+        match result {
+            Ok(merchant) => {
+                if self.ids.contains(&merchant.id) {
+                    report(
+                        Severity::Error,
+                        format!(
+                            "duplicate id {:?}: the first loaded is kept, this one skipped",
+                            merchant.id
+                        ),
+                    );
+                } else {
+                    self.ids.insert(merchant.id.clone());
+                    self.merchants.push(merchant);
+                }
+            }
+            Err(reason) => report(Severity::Error, format!("{reason}; feature skipped")),
+        }
+    }
+
+    fn merchant(
+        &mut self,
+        feature: &Value,
+        id: Option<String>,
+        notes: &mut Vec<(Severity, String)>,
+    ) -> Result<Merchant, String> {
+        let feature = feature.as_object().ok_or("not a JSON object")?;
+        let empty = Map::new();
+        let props = match feature.get("properties") {
+            Some(Value::Object(p)) => p,
+            None | Some(Value::Null) => &empty,
+            Some(_) => return Err("`properties` is not an object".into()),
+        };
+        let id = id.ok_or("no id (`properties.id` or the Feature's `id`)")?;
+        let location = feature_location(feature.get("geometry"))?;
+
+        let timezone = match props.get("timezone") {
+            None | Some(Value::Null) => timezone_at(location),
+            Some(Value::String(name)) => timezone_named(name).unwrap_or_else(|| {
+                notes.push((
+                    Severity::Error,
+                    format!("unknown time zone {name:?}; using the one at the coordinates"),
+                ));
+                timezone_at(location)
+            }),
+            Some(_) => {
+                notes.push((
+                    Severity::Error,
+                    "`timezone` is not a string; using the one at the coordinates".into(),
+                ));
+                timezone_at(location)
+            }
+        };
+
+        let tags = self.tags(props);
+        let hours_text = match props.get("opening_hours") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.trim().is_empty() => None,
+            Some(Value::String(s)) => Some(s.as_str()),
+            Some(_) => return Err("`opening_hours` is not a string".into()),
+        };
+        let offers_json = props.get("offers");
+        let needs_holidays = hours_text.is_some_and(mentions_public_holidays)
+            || offers_json.is_some_and(|o| o.to_string().contains("PH"));
+        let holidays = if needs_holidays {
+            match public_holidays_at(location) {
+                Ok(h) => Some(h),
+                Err(gap) => {
+                    notes.push((Severity::Warning, format!("`PH` never matches here: {gap}")));
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let locality = Locality {
+            timezone,
+            location,
+            holidays,
+        };
+        let hours = match hours_text {
+            Some(text) => Some(
+                Hours::parse(text, &locality)
+                    .map_err(|e| format!("opening_hours {text:?} cannot be read: {e}"))?,
+            ),
+            None => None,
+        };
+
+        let name: Box<str> = match props.get("name") {
+            Some(Value::String(n)) if !n.trim().is_empty() => n.as_str().into(),
+            _ => id.as_str().into(),
+        };
+        let is_food = tags
+            .get("amenity")
+            .is_some_and(|a| FOOD_AMENITIES.contains(&a))
+            || tags.get("shop").is_some_and(|s| FOOD_SHOPS.contains(&s));
+        for (key, value) in tags.iter() {
+            if key.starts_with("diet:") && !matches!(value, "yes" | "only" | "limited" | "no") {
+                notes.push((
+                    Severity::Warning,
+                    format!("`{key}={value}` is not yes, only, limited or no: it serves nobody"),
+                ));
+            }
+        }
+
+        let offers = match offers_json {
+            None => vec![Offer {
+                id: "place".into(),
+                title: Title::Plain(name.clone()),
+                when: None,
+                valid_from: None,
+                valid_until: None,
+                audience: None,
+                radius_m: None,
+                is_food,
+            }],
+            Some(Value::Array(items)) => offers(items, &locality, is_food, notes),
+            Some(_) => return Err("`offers` is not an array".into()),
+        };
+
+        Ok(Merchant {
+            id: id.into(),
+            name,
+            location,
+            tags,
+            is_food,
+            timezone,
+            hours,
+            offers,
+        })
+    }
+
+    fn tags(&mut self, props: &Map<String, Value>) -> Tags {
+        let mut pairs = Vec::with_capacity(props.len());
+        for (key, value) in props {
+            if matches!(key.as_str(), "id" | "offers" | "timezone") {
+                continue;
+            }
+            let text = match value {
+                Value::String(s) if !s.trim().is_empty() => s.trim().to_string(),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                _ => continue,
+            };
+            pairs.push((self.intern(key), self.intern(&text)));
+        }
+        Tags::new(pairs)
+    }
+
+    fn intern(&mut self, s: &str) -> Arc<str> {
+        if let Some(shared) = self.strings.get(s) {
+            return shared.clone();
+        }
+        let shared: Arc<str> = s.into();
+        self.strings.insert(shared.clone());
+        shared
+    }
+}
+
+/// The files a path stands for: itself, or a folder's `.geojson` files sorted by name.
+pub fn offer_files(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    let io = |source| LoadError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if !path.is_dir() {
+        std::fs::metadata(path).map_err(io)?;
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(path).map_err(io)? {
+        let file = entry.map_err(io)?.path();
+        if file.is_file() && file.extension().is_some_and(|e| e == "geojson") {
+            files.push(file);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn feature_id(feature: &Value) -> Option<String> {
+    let from_props = feature.get("properties").and_then(|p| p.get("id"));
+    [from_props, feature.get("id")]
+        .into_iter()
+        .flatten()
+        .find_map(|v| match v {
+            Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
+}
+
+fn feature_location(geometry: Option<&Value>) -> Result<LatLon, String> {
+    let geometry = geometry.and_then(Value::as_object).ok_or("no geometry")?;
+    let coords = geometry
+        .get("coordinates")
+        .ok_or("geometry has no coordinates")?;
+    let location = match geometry.get("type").and_then(Value::as_str) {
+        Some("Point") => {
+            let c = position(coords).ok_or("Point coordinates are not [lon, lat]")?;
+            LatLon::new(c.y, c.x)
+        }
+        Some("Polygon") => {
+            let polygon =
+                polygon(coords).ok_or("Polygon coordinates are not rings of [lon, lat]")?;
+            centroid(polygon.centroid())?
+        }
+        Some("MultiPolygon") => {
+            let polygons = coords
+                .as_array()
+                .and_then(|ps| ps.iter().map(polygon).collect::<Option<Vec<_>>>())
+                .ok_or("MultiPolygon coordinates are not polygons of [lon, lat]")?;
+            centroid(MultiPolygon::new(polygons).centroid())?
+        }
+        Some(other) => {
+            return Err(format!(
+                "geometry type {other:?} is not Point, Polygon or MultiPolygon"
+            ))
+        }
+        None => return Err("geometry has no type".into()),
+    };
+    if !location.is_valid() {
+        return Err(format!(
+            "coordinates [{}, {}] are out of range",
+            location.lon, location.lat
+        ));
+    }
+    Ok(location)
+}
+
+fn centroid(point: Option<geo::Point<f64>>) -> Result<LatLon, String> {
+    point
+        .map(|p| LatLon::new(p.y(), p.x()))
+        .ok_or_else(|| "polygon has no area or points to take a centroid of".into())
+}
+
+fn position(value: &Value) -> Option<Coord<f64>> {
+    let items = value.as_array()?;
+    if items.len() < 2 {
+        return None;
+    }
+    let (x, y) = (items[0].as_f64()?, items[1].as_f64()?);
+    Some(Coord { x, y })
+}
+
+fn polygon(value: &Value) -> Option<Polygon<f64>> {
+    let rings = value
+        .as_array()?
+        .iter()
+        .map(|ring| {
+            ring.as_array()?
+                .iter()
+                .map(position)
+                .collect::<Option<Vec<_>>>()
+                .map(LineString::new)
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let mut rings = rings.into_iter();
+    let exterior = rings.next()?;
+    if exterior.0.is_empty() {
+        return None;
+    }
+    Some(Polygon::new(exterior, rings.collect()))
+}
+
+fn offers(
+    items: &[Value],
+    locality: &Locality,
+    at_food_place: bool,
+    notes: &mut Vec<(Severity, String)>,
+) -> Vec<Offer> {
+    let mut offers: Vec<Offer> = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        let mut offer_notes = Vec::new();
+        match offer(item, locality, at_food_place, &mut offer_notes) {
+            Ok(offer) if offers.iter().any(|o| o.id == offer.id) => notes.push((
+                Severity::Error,
+                format!(
+                    "offers[{index}]: duplicate offer id {:?}: skipped",
+                    offer.id
+                ),
+            )),
+            Ok(offer) => offers.push(offer),
+            Err(reason) => notes.push((
+                Severity::Error,
+                format!("offers[{index}]: {reason}; offer skipped"),
+            )),
+        }
+        notes.extend(
+            offer_notes
+                .into_iter()
+                .map(|(s, r)| (s, format!("offers[{index}]: {r}"))),
+        );
+    }
+    offers
+}
+
+fn offer(
+    item: &Value,
+    locality: &Locality,
+    at_food_place: bool,
+    notes: &mut Vec<(Severity, String)>,
+) -> Result<Offer, String> {
+    let item = item.as_object().ok_or("not an object")?;
+    let id: Box<str> = match item.get("id") {
+        Some(Value::String(s)) if !s.trim().is_empty() => s.as_str().into(),
+        Some(Value::Number(n)) => n.to_string().into(),
+        _ => return Err("no id".into()),
+    };
+    let title = match item.get("title") {
+        Some(Value::String(s)) if !s.trim().is_empty() => Title::Plain(s.as_str().into()),
+        Some(Value::Object(map)) if !map.is_empty() => Title::Translated(
+            map.iter()
+                .map(|(lang, text)| {
+                    text.as_str()
+                        .map(|t| (Box::from(lang.as_str()), Box::from(t)))
+                        .ok_or_else(|| format!("title in {lang:?} is not a string"))
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+        _ => return Err("no title (a string, or an object of language → string)".into()),
+    };
+    let when = match item.get("when") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => {
+            Some(Hours::parse(s, locality).map_err(|e| format!("when {s:?} cannot be read: {e}"))?)
+        }
+        Some(_) => return Err("`when` is not a string".into()),
+    };
+    let valid_from = match item.get("valid_from") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(match parse_validity(v, locality.timezone)? {
+            Validity::Instant(t) => t,
+            Validity::Day(start, _) => start,
+        }),
+    };
+    let valid_until = match item.get("valid_until") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(match parse_validity(v, locality.timezone)? {
+            Validity::Instant(t) => ValidUntil::Through(t),
+            Validity::Day(_, next) => ValidUntil::Before(next),
+        }),
+    };
+    if let (Some(from), Some(ValidUntil::Through(end) | ValidUntil::Before(end))) =
+        (valid_from, valid_until)
+    {
+        if from > end {
+            notes.push((
+                Severity::Warning,
+                "valid_from is after valid_until: never valid".into(),
+            ));
+        }
+    }
+    let audience = match item.get("audience") {
+        None | Some(Value::Null) => None,
+        Some(v) => {
+            let (audience, problems) = Audience::from_json(v)?;
+            notes.extend(problems.into_iter().map(|p| (Severity::Error, p)));
+            (!audience.conditions.is_empty()).then_some(audience)
+        }
+    };
+    let radius_m = match item.get("radius_m") {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.as_f64() {
+            Some(r) if r > 0.0 && r.is_finite() => Some(r),
+            _ => return Err("radius_m is not a positive number of metres".into()),
+        },
+    };
+    let is_food = at_food_place || audience.as_ref().is_some_and(Audience::wants_hungry);
+    Ok(Offer {
+        id,
+        title,
+        when,
+        valid_from,
+        valid_until,
+        audience,
+        radius_m,
+        is_food,
+    })
+}
+
+enum Validity {
+    Instant(DateTime<Utc>),
+    /// A whole local day: its first instant and the next day's first instant.
+    Day(DateTime<Utc>, DateTime<Utc>),
+}
+
+fn parse_validity(value: &Value, tz: Tz) -> Result<Validity, String> {
+    let text = value.as_str().ok_or("validity is not a string")?;
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(Validity::Instant(t.with_timezone(&Utc)));
+    }
+    if let Ok(naive) = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S") {
+        return Ok(Validity::Instant(local_instant(tz, naive)));
+    }
+    let day = NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| format!("{text:?} is not an RFC 3339 date or date-time"))?;
+    let next = day.succ_opt().ok_or("date out of range")?;
+    Ok(Validity::Day(
+        local_instant(tz, day.and_time(chrono::NaiveTime::MIN)),
+        local_instant(tz, next.and_time(chrono::NaiveTime::MIN)),
+    ))
+}
+
+/// The instant of a local wall-clock time; in a DST gap, the first instant after it.
+fn local_instant(tz: Tz, naive: NaiveDateTime) -> DateTime<Utc> {
+    let mut probe = naive;
+    for _ in 0..4 {
+        if let Some(t) = tz.from_local_datetime(&probe).earliest() {
+            return t.with_timezone(&Utc);
+        }
+        probe += chrono::Duration::minutes(30);
+    }
+    Utc.from_utc_datetime(&naive)
+}

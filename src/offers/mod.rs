@@ -1,0 +1,16 @@
+//! Offer files: the merchants and offers kairos can suggest.
+//!
+//! `model` holds the types, `load` reads GeoJSON into them, `hours` wraps the
+//! `opening-hours` crate, `zone` finds time zones, `audience` reads an offer's
+//! conditions on the device.
+
+pub mod audience;
+pub mod hours;
+pub mod load;
+pub mod model;
+pub mod zone;
+
+pub use audience::{Audience, Condition};
+pub use hours::{Hours, HoursState};
+pub use load::{offer_files, LoadError, Loader, Problem, Severity};
+pub use model::{Merchant, Offer, Tags, Title, ValidUntil};

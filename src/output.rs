@@ -1,0 +1,144 @@
+//! What kairos publishes: suggestions, "nothing" answers to `ask`, errors and the
+//! empty retained profile of `forget`, with their JSON shapes.
+
+use serde::Serialize;
+
+use crate::message::Side;
+
+/// A merchant as named in a suggestion.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MerchantRef {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+}
+
+/// An offer as named in a suggestion.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OfferRef {
+    /// Its id.
+    pub id: String,
+    /// Its title in the message's language.
+    pub title: String,
+}
+
+/// The payload of `{prefix}/{device}/suggestion`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Suggestion {
+    /// Deterministic id (feedback names it).
+    pub id: String,
+    /// The input event's time, as received.
+    pub at: String,
+    /// The merchant.
+    pub merchant: MerchantRef,
+    /// The offer.
+    pub offer: OfferRef,
+    /// The sentence for the person.
+    pub message: String,
+    /// The message's language.
+    pub lang: &'static str,
+    /// Whole metres.
+    pub distance_m: u64,
+    /// Whole degrees from true north, device to merchant, in [0, 360).
+    pub bearing: u16,
+    /// Side of the road, for a moving device with a heading.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub side: Option<Side>,
+    /// Estimated seconds to arrival.
+    pub eta_s: u64,
+    /// Why this one.
+    pub reasons: Vec<String>,
+}
+
+/// Why an `ask` got no suggestion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoneReason {
+    /// No profile, or consent is false.
+    NoConsent,
+    /// No position known.
+    NoPosition,
+    /// The last position is more than 2 min old.
+    StalePosition,
+    /// Nothing is eligible.
+    NothingFits,
+}
+
+/// The answer to an `ask` that has nothing to offer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NoSuggestion {
+    /// Why.
+    pub none: NoneReason,
+    /// The input event's time.
+    pub at: String,
+}
+
+/// The payload of `{prefix}/{device}/error`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ErrorReport {
+    /// SPEC's code.
+    pub error: &'static str,
+    /// A sentence for people.
+    pub detail: String,
+    /// The input topic.
+    pub topic: String,
+}
+
+/// A payload to publish.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Body {
+    /// A suggestion.
+    Suggestion(Box<Suggestion>),
+    /// An `ask` answered with nothing.
+    NoSuggestion(NoSuggestion),
+    /// An error.
+    Error(ErrorReport),
+    /// The empty payload (clears a retained message).
+    Empty,
+}
+
+impl Body {
+    /// The bytes on the wire.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        match self {
+            Body::Empty => Vec::new(),
+            body => serde_json::to_vec(body)
+                .expect("serialising plain structs of strings and numbers cannot fail"),
+        }
+    }
+}
+
+/// One message for the broker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Publish {
+    /// Where.
+    pub topic: String,
+    /// What.
+    pub body: Body,
+    /// Retained (only the cleared profile of `forget`).
+    pub retain: bool,
+}
+
+impl Publish {
+    /// Suggestions and answers go at least once; errors at most once.
+    pub fn at_least_once(&self) -> bool {
+        !matches!(self.body, Body::Error(_))
+    }
+}
+
+/// What one input produced.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// A message to publish.
+    Publish(Publish),
+    /// An input dropped without an answer (its topic names no valid device):
+    /// the edge logs and counts it.
+    Dropped {
+        /// The input topic.
+        topic: String,
+        /// Why.
+        reason: &'static str,
+    },
+}

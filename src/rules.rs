@@ -1,0 +1,164 @@
+//! The eligibility rules of SPEC, one function each, and the ranking score.
+//! The search in [`crate::decide`] calls these and nothing else decides.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::device::{Context, Device, Profile, TagPattern};
+use crate::geodesy::angle_between_deg;
+use crate::offers::{Audience, Condition, Merchant, Offer};
+
+/// Reach never below this, in metres.
+pub const MIN_REACH_M: f64 = 1_000.0;
+/// Reach never beyond this, in metres.
+pub const MAX_REACH_M: f64 = 15_000.0;
+/// Seconds of travel that make the reach.
+pub const REACH_HORIZON_S: f64 = 600.0;
+/// From this speed (m/s) a device with a heading only gets merchants ahead.
+pub const MOVING_SPEED: f64 = 2.0;
+/// Half-angle of the cone ahead, degrees.
+pub const AHEAD_HALF_ANGLE: f64 = 60.0;
+/// Lateral offset, metres, beyond which a merchant is to the right or left.
+pub const SIDE_OFFSET_M: f64 = 25.0;
+/// Walking pace used for arrival when slower than [`MOVING_SPEED`].
+pub const WALKING_SPEED: f64 = 1.4;
+/// Score factor for a merchant matching a `likes` tag.
+pub const LIKED_FACTOR: f64 = 0.75;
+/// Score factor for an offer with an audience.
+pub const AUDIENCE_FACTOR: f64 = 0.9;
+
+/// How far a device at `speed` m/s may be offered something.
+pub fn reach_m(speed: f64) -> f64 {
+    (speed * REACH_HORIZON_S).clamp(MIN_REACH_M, MAX_REACH_M)
+}
+
+/// Seconds to cover `distance_m` at `speed` (walking pace when slower than 2 m/s), rounded.
+pub fn eta_seconds(distance_m: f64, speed: f64) -> u64 {
+    let pace = if speed >= MOVING_SPEED {
+        speed
+    } else {
+        WALKING_SPEED
+    };
+    (distance_m / pace).round() as u64
+}
+
+/// The instant of arrival.
+pub fn arrival_time(now: DateTime<Utc>, eta_s: u64) -> DateTime<Utc> {
+    now + Duration::seconds(eta_s.min(i64::MAX as u64) as i64)
+}
+
+/// True when `bearing` lies within ±60° of `heading`.
+pub fn is_ahead(bearing: f64, heading: f64) -> bool {
+    angle_between_deg(bearing, heading) <= AHEAD_HALF_ANGLE
+}
+
+/// True when the merchant serves every diet of the profile.
+pub fn serves_all_diets(merchant: &Merchant, profile: &Profile) -> bool {
+    profile.diet.iter().all(|d| merchant.serves_diet(d))
+}
+
+/// The first `likes` tag the merchant carries.
+pub fn liked_tag<'p>(merchant: &Merchant, profile: &'p Profile) -> Option<&'p TagPattern> {
+    profile
+        .likes
+        .iter()
+        .find(|t| merchant.tags.matches(&t.key, &t.value))
+}
+
+/// True when the merchant carries a `dislikes` tag.
+pub fn is_disliked(merchant: &Merchant, profile: &Profile) -> bool {
+    profile
+        .dislikes
+        .iter()
+        .any(|t| merchant.tags.matches(&t.key, &t.value))
+}
+
+/// True when every condition of the audience holds for the device.
+pub fn audience_holds(
+    audience: &Audience,
+    profile: &Profile,
+    context: &Context,
+    now: DateTime<Utc>,
+) -> bool {
+    audience.conditions.iter().all(|c| match c {
+        Condition::Trip(trips) => context
+            .trip(now)
+            .is_some_and(|t| trips.iter().any(|x| &**x == t.as_str())),
+        Condition::Hungry(wanted) => context.hungry(now) == Some(*wanted),
+        Condition::Diet(diets) => diets.iter().all(|d| profile.diet.iter().any(|p| p == &**d)),
+        Condition::Party(at_least) => context
+            .party(now)
+            .is_some_and(|p| u64::from(p) >= *at_least),
+        Condition::Lang(langs) => langs.iter().any(|l| &**l == profile.lang.code()),
+        Condition::Never(_) => false,
+    })
+}
+
+/// The food and diet rules for one offer: a food offer needs `hungry: true` and
+/// every diet served; anything else suits everyone.
+pub fn suits_appetite(merchant: &Merchant, offer: &Offer, profile: &Profile, hungry: bool) -> bool {
+    !offer.is_food || (hungry && serves_all_diets(merchant, profile))
+}
+
+/// The offer's own time rules at arrival: validity dates and `when`.
+pub fn offer_holds_at(offer: &Offer, arrival: DateTime<Utc>) -> bool {
+    offer.is_valid_at(arrival) && offer.when.as_ref().is_none_or(|w| w.is_open_at(arrival))
+}
+
+/// The merchant is open at arrival (no `opening_hours` means open; `unknown` is not open).
+pub fn is_open_at(merchant: &Merchant, arrival: DateTime<Utc>) -> bool {
+    merchant
+        .hours
+        .as_ref()
+        .is_none_or(|h| h.is_open_at(arrival))
+}
+
+/// The person's refusals and the 24 h no-repeat rule.
+pub fn is_fresh_for(
+    device: &Device,
+    merchant: &Merchant,
+    offer: &Offer,
+    now: DateTime<Utc>,
+) -> bool {
+    !device.refused(&merchant.id, &offer.id)
+        && !device.suggested_recently(&merchant.id, &offer.id, now)
+}
+
+/// Lower is better: distance, × 0.75 if liked, × 0.9 if the offer has an audience.
+pub fn score(distance_m: f64, liked: bool, has_audience: bool) -> f64 {
+    let mut s = distance_m;
+    if liked {
+        s *= LIKED_FACTOR;
+    }
+    if has_audience {
+        s *= AUDIENCE_FACTOR;
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reach_grows_with_speed_between_one_and_fifteen_km() {
+        assert_eq!(reach_m(0.0), 1_000.0);
+        assert_eq!(reach_m(5.0), 3_000.0);
+        assert_eq!(reach_m(25.0), 15_000.0);
+        assert_eq!(reach_m(40.0), 15_000.0);
+    }
+
+    #[test]
+    fn slow_devices_arrive_at_walking_pace() {
+        assert_eq!(eta_seconds(140.0, 0.0), 100);
+        assert_eq!(eta_seconds(140.0, 1.9), 100);
+        assert_eq!(eta_seconds(3_000.0, 25.0), 120);
+    }
+
+    #[test]
+    fn the_cone_is_sixty_degrees_each_side() {
+        assert!(is_ahead(200.0, 150.0));
+        assert!(is_ahead(90.0, 150.0));
+        assert!(!is_ahead(89.0, 150.0));
+        assert!(is_ahead(330.0, 20.0));
+    }
+}
