@@ -50,12 +50,38 @@ pub struct EngineConfig {
     pub history_days: u32,
 }
 
+/// The live engine's settings (`[serve]`): broker, client and channels.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// Where the embedded broker listens.
+    pub listen: std::net::SocketAddr,
+    /// An existing broker (`mqtt://host:port`); empty for the embedded one.
+    pub broker: String,
+    /// Broker user name; empty for none.
+    pub username: String,
+    /// Broker password; empty for none.
+    pub password: String,
+    /// MQTT client id.
+    pub client_id: String,
+    /// Capacity of each channel between the edge tasks and the engine.
+    pub channel_capacity: usize,
+    /// Largest MQTT packet accepted, in bytes.
+    pub max_packet_bytes: usize,
+    /// Seconds between two sweeps of expired state.
+    pub sweep_every_s: u64,
+    /// Milliseconds between two checks of the offer files.
+    pub offers_poll_ms: u64,
+}
+
 /// The whole file.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// `[engine]`
     pub engine: EngineConfig,
+    /// `[serve]`
+    pub serve: ServeConfig,
 }
 
 impl Default for Config {
@@ -68,6 +94,12 @@ impl Default for Config {
 impl Default for EngineConfig {
     fn default() -> Self {
         Config::default().engine
+    }
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        Config::default().serve
     }
 }
 
@@ -114,6 +146,21 @@ impl Config {
         if e.max_payload_bytes == 0 {
             return Err("engine.max_payload_bytes must be positive".into());
         }
+        let s = &self.serve;
+        if s.client_id.is_empty() || s.client_id.len() > 23 {
+            return Err("serve.client_id must have 1 to 23 characters".into());
+        }
+        if s.channel_capacity == 0 || s.sweep_every_s == 0 || s.offers_poll_ms == 0 {
+            return Err(
+                "serve.channel_capacity, serve.sweep_every_s and serve.offers_poll_ms must be positive"
+                    .into(),
+            );
+        }
+        if s.max_packet_bytes <= e.max_payload_bytes {
+            return Err(
+                "serve.max_packet_bytes must be larger than engine.max_payload_bytes".into(),
+            );
+        }
         Ok(())
     }
 }
@@ -140,6 +187,17 @@ mod tests {
         assert_eq!(c.engine.min_gap_min, 30);
         assert_eq!(c.engine.max_per_day, 3);
         assert_eq!(c.engine.max_payload_bytes, 65_536);
+        assert_eq!(c.serve.listen.to_string(), "127.0.0.1:1883");
+        assert!(c.serve.broker.is_empty());
+    }
+
+    #[test]
+    fn serve_settings_are_validated() {
+        let c = Config::from_toml("[serve]\nlisten = \"127.0.0.1:1999\"\n", "t").unwrap();
+        assert_eq!(c.serve.listen.port(), 1999);
+        assert!(Config::from_toml("[serve]\nchannel_capacity = 0\n", "t").is_err());
+        assert!(Config::from_toml("[serve]\nlisten = \"nowhere\"\n", "t").is_err());
+        assert!(Config::from_toml("[serve]\nmax_packet_bytes = 100\n", "t").is_err());
     }
 
     #[test]

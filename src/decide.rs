@@ -9,7 +9,10 @@ use crate::device::{Device, Position, Profile, TagPattern};
 use crate::geodesy::{bearing_deg, cross_track_m};
 use crate::index::FoodFilter;
 use crate::message::Side;
-use crate::offers::{Merchant, Offer};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::offers::{Hours, HoursState, Merchant, Offer};
 use crate::rules;
 
 /// The winning offer and everything the suggestion says about it.
@@ -72,6 +75,7 @@ pub fn best_offer<'c, 'p>(
     } * rules::AUDIENCE_FACTOR;
 
     let mut best: Option<Choice> = None;
+    let mut memo = HoursMemo::default();
     for (merchant, distance_m) in catalog.within(position.location, reach, food) {
         if best
             .as_ref()
@@ -118,14 +122,51 @@ pub fn best_offer<'c, 'p>(
                     .audience
                     .as_ref()
                     .is_none_or(|a| rules::audience_holds(a, profile, &device.context, now))
-                && rules::offer_holds_at(offer, arrival)
-                && *open.get_or_insert_with(|| rules::is_open_at(merchant, arrival));
+                && rules::offer_holds_at(offer, arrival, &mut memo)
+                && *open.get_or_insert_with(|| rules::is_open_at(merchant, arrival, &mut memo));
             if eligible {
                 best = Some(candidate);
             }
         }
     }
     best
+}
+
+/// Opening-hours answers within one decision: merchants share a few hundred
+/// schedules and arrival times differ by minutes, so each schedule is evaluated
+/// once, with the instant it next changes, then answered from memory.
+#[derive(Default)]
+struct HoursMemo {
+    known: HashMap<*const Hours, Span>,
+}
+
+/// A schedule's state over `[from, until)`.
+struct Span {
+    from: DateTime<Utc>,
+    until: Option<DateTime<Utc>>,
+    open: bool,
+}
+
+impl rules::OpenAt for HoursMemo {
+    fn open_at(&mut self, hours: &Arc<Hours>, at: DateTime<Utc>) -> bool {
+        let id = Arc::as_ptr(hours);
+        if let Some(span) = self.known.get(&id) {
+            if span.from <= at && span.until.is_none_or(|u| at < u) {
+                return span.open;
+            }
+        }
+        let (state, until) = hours.state_and_next_change(at);
+        let open = state == HoursState::Open;
+        self.known.insert(
+            id,
+            Span {
+                from: at,
+                until,
+                open,
+            },
+        );
+        open
+    }
 }
 
 fn side_of(cross_track_m: f64) -> Side {

@@ -53,7 +53,14 @@ impl LatLon {
 
 /// Great-circle distance in metres.
 pub fn distance_m(from: LatLon, to: LatLon) -> f64 {
-    Haversine.distance(from.point(), to.point())
+    let d = Haversine.distance(from.point(), to.point());
+    // Near antipodes rounding can lift the haversine term a hair above 1, and the
+    // crate's asin turns that into NaN: such points are half the circumference apart.
+    if d.is_nan() && from.is_valid() && to.is_valid() {
+        std::f64::consts::PI * EARTH_RADIUS_M
+    } else {
+        d
+    }
 }
 
 /// Initial bearing from `from` to `to`, degrees clockwise from true north in [0, 360).

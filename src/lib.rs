@@ -28,6 +28,8 @@
 //! - [`trace`]: the JSON Lines trace format.
 //! - [`replay`]: the engine over a trace on a virtual clock.
 //! - [`check`]: offer file validation.
+//! - [`serve`]: the engine live over MQTT (embedded rumqttd broker or an
+//!   existing one), plus `demo` and `record`.
 
 #![warn(missing_docs)]
 
@@ -45,6 +47,7 @@ pub mod offers;
 pub mod output;
 pub mod replay;
 pub mod rules;
+pub mod serve;
 pub mod trace;
 
 pub use catalog::Catalog;

@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
+use kairos::serve::{BrokerChoice, OfferSource, ServeOptions};
 use kairos::{Catalog, Config, Engine};
 
 /// kairos: at most one suggestion, only when it truly fits.
@@ -17,7 +19,9 @@ use kairos::{Catalog, Config, Engine};
 #[command(
     version,
     about,
-    after_help = "Exit codes: 0 success; 1 `check` found problems; 2 bad usage or an unreadable file."
+    after_help = "Exit codes: 0 success; 1 `check` found problems; 2 bad usage, an unreadable file, \
+or a broker that cannot be used (port taken, bad URL).\n\
+Logging (serve, demo, record) goes to stderr; set RUST_LOG to change it (e.g. RUST_LOG=kairos=debug; the embedded broker logs as rumqttd, off by default)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -26,6 +30,42 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The live engine over MQTT, with an embedded broker unless --broker is given.
+    /// Runs until SIGINT/SIGTERM, then finishes what it received and stops.
+    Serve {
+        /// Configuration file (TOML); see `[serve]` in the defaults.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Use this broker instead of the embedded one: mqtt://HOST:PORT.
+        #[arg(long, conflicts_with = "listen")]
+        broker: Option<String>,
+        /// Where the embedded broker listens [default: 127.0.0.1:1883].
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Offer file or folder of .geojson files (repeatable); reloaded when they change.
+        #[arg(long, num_args = 1..)]
+        offers: Vec<PathBuf>,
+    },
+    /// The seed example, live: embedded broker, bundled offers, the demo car
+    /// driven over real MQTT; prints each suggestion and exits.
+    Demo {
+        /// Where the embedded broker listens [default: a free loopback port].
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Subscribe to the input topics of a broker and write what arrives as a
+    /// trace file (for `replay`). Runs until SIGINT/SIGTERM.
+    Record {
+        /// The broker: mqtt://HOST:PORT.
+        #[arg(long)]
+        broker: String,
+        /// The trace file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Configuration file (TOML): topic prefix, credentials.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Run the engine over a recorded trace and print every message it would publish.
     Replay {
         /// Offer file or folder of .geojson files (repeatable).
@@ -61,16 +101,65 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Serve {
+            config,
+            broker,
+            listen,
+            offers,
+        } => {
+            init_logging("info,rumqttd=off");
+            let mut config = load_config(config.as_deref())?;
+            if let Some(listen) = listen {
+                config.serve.listen = listen;
+            }
+            let mut options = ServeOptions::new(config, OfferSource::Paths(offers));
+            if let Some(url) = broker {
+                options.broker = BrokerChoice::External(url);
+            }
+            runtime()?.block_on(kairos::serve::serve(
+                options,
+                kairos::serve::shutdown_signal(),
+            ))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { listen } => {
+            init_logging("warn,rumqttd=off");
+            runtime()?.block_on(kairos::serve::demo::demo(
+                listen,
+                &mut std::io::stdout().lock(),
+            ))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Record {
+            broker,
+            out,
+            config,
+        } => {
+            init_logging("info,rumqttd=off");
+            let config = load_config(config.as_deref())?;
+            let file =
+                File::create(&out).with_context(|| format!("cannot write {}", out.display()))?;
+            let options = kairos::serve::record::RecordOptions {
+                config,
+                broker,
+                clock: kairos::serve::Clock::System,
+                ready: None,
+            };
+            let written = runtime()?.block_on(kairos::serve::record::record(
+                options,
+                &mut BufWriter::new(file),
+                kairos::serve::shutdown_signal(),
+            ))?;
+            eprintln!("kairos: {written} messages recorded to {}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Replay {
             offers,
             trace,
             config,
             out,
         } => {
-            let config = match config {
-                Some(path) => Config::load(&path)?,
-                None => Config::default(),
-            };
+            let config = load_config(config.as_deref())?;
             let catalog = load_catalog(&offers)?;
             let trace = File::open(&trace)
                 .with_context(|| format!("cannot read trace {}", trace.display()))?;
@@ -114,4 +203,28 @@ fn load_catalog(paths: &[PathBuf]) -> anyhow::Result<Catalog> {
         eprintln!("kairos: {problem}");
     }
     Ok(catalog)
+}
+
+fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
+    Ok(match path {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    })
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Logs to stderr; RUST_LOG overrides `default`.
+fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }

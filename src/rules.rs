@@ -1,11 +1,13 @@
 //! The eligibility rules of SPEC, one function each, and the ranking score.
 //! The search in [`crate::decide`] calls these and nothing else decides.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, Utc};
 
 use crate::device::{Context, Device, Profile, TagPattern};
 use crate::geodesy::angle_between_deg;
-use crate::offers::{Audience, Condition, Merchant, Offer};
+use crate::offers::{Audience, Condition, Hours, Merchant, Offer};
 
 /// Reach never below this, in metres.
 pub const MIN_REACH_M: f64 = 1_000.0;
@@ -99,17 +101,37 @@ pub fn suits_appetite(merchant: &Merchant, offer: &Offer, profile: &Profile, hun
     !offer.is_food || (hungry && serves_all_diets(merchant, profile))
 }
 
+/// How a rule asks "is this schedule open at that instant": the decision passes
+/// a memoised evaluator, tests can pass `Hours::is_open_at`.
+pub trait OpenAt {
+    /// True when `hours` is open at `t`.
+    fn open_at(&mut self, hours: &Arc<Hours>, t: DateTime<Utc>) -> bool;
+}
+
+/// Evaluates every time, without memory.
+pub struct Direct;
+
+impl OpenAt for Direct {
+    fn open_at(&mut self, hours: &Arc<Hours>, t: DateTime<Utc>) -> bool {
+        hours.is_open_at(t)
+    }
+}
+
 /// The offer's own time rules at arrival: validity dates and `when`.
-pub fn offer_holds_at(offer: &Offer, arrival: DateTime<Utc>) -> bool {
-    offer.is_valid_at(arrival) && offer.when.as_ref().is_none_or(|w| w.is_open_at(arrival))
+pub fn offer_holds_at(offer: &Offer, arrival: DateTime<Utc>, hours: &mut impl OpenAt) -> bool {
+    offer.is_valid_at(arrival)
+        && offer
+            .when
+            .as_ref()
+            .is_none_or(|w| hours.open_at(w, arrival))
 }
 
 /// The merchant is open at arrival (no `opening_hours` means open; `unknown` is not open).
-pub fn is_open_at(merchant: &Merchant, arrival: DateTime<Utc>) -> bool {
+pub fn is_open_at(merchant: &Merchant, arrival: DateTime<Utc>, hours: &mut impl OpenAt) -> bool {
     merchant
         .hours
         .as_ref()
-        .is_none_or(|h| h.is_open_at(arrival))
+        .is_none_or(|h| hours.open_at(h, arrival))
 }
 
 /// The person's refusals and the 24 h no-repeat rule.

@@ -1,12 +1,15 @@
 //! Opening hours in OSM syntax, evaluated in the merchant's time zone with its
 //! country's public holidays, through the `opening-hours` crate.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use opening_hours::localization::{Coordinates, Country, TzLocation};
-use opening_hours::{Context, OpeningHours, RuleKind};
+use opening_hours::{Context, ContextHolidays, OpeningHours, RuleKind};
 
 use crate::geodesy::LatLon;
 
@@ -33,6 +36,15 @@ impl fmt::Debug for Hours {
     }
 }
 
+/// A country's national public holidays, as the `opening-hours` crate knows them.
+#[derive(Debug, Clone)]
+pub struct PublicHolidays {
+    /// ISO 3166 code of the country.
+    pub country: &'static str,
+    /// Its calendar.
+    pub calendar: ContextHolidays,
+}
+
 /// Where a schedule is evaluated: the zone, the coordinates (sun events) and the
 /// public holidays of the country there.
 #[derive(Debug, Clone)]
@@ -42,7 +54,7 @@ pub struct Locality {
     /// Coordinates, for dawn and dusk.
     pub location: LatLon,
     /// The country's public holidays, when the crate has a calendar for it.
-    pub holidays: Option<opening_hours::ContextHolidays>,
+    pub holidays: Option<PublicHolidays>,
 }
 
 /// Why a holiday calendar is missing, for `check` to warn about.
@@ -64,14 +76,17 @@ impl fmt::Display for HolidayGap {
 }
 
 /// The public holidays at `location`: the country's national calendar, or why there is none.
-pub fn public_holidays_at(location: LatLon) -> Result<opening_hours::ContextHolidays, HolidayGap> {
+pub fn public_holidays_at(location: LatLon) -> Result<PublicHolidays, HolidayGap> {
     let coords = Coordinates::new(location.lat, location.lon).ok_or(HolidayGap::NoCountry)?;
     let country = Country::try_from_coords(coords).ok_or(HolidayGap::NoCountry)?;
-    let holidays = country.holidays();
-    if holidays.get_public().count() == 0 {
+    let calendar = country.holidays();
+    if calendar.get_public().count() == 0 {
         return Err(HolidayGap::NoCalendar(country.iso_code().to_string()));
     }
-    Ok(holidays)
+    Ok(PublicHolidays {
+        country: country.iso_code(),
+        calendar,
+    })
 }
 
 /// True when an expression mentions public holidays.
@@ -79,31 +94,108 @@ pub fn mentions_public_holidays(expression: &str) -> bool {
     expression.contains("PH")
 }
 
+/// True when an expression depends on the sun (dawn, sunrise, sunset, dusk).
+fn mentions_sun(expression: &str) -> bool {
+    let lower = expression.to_ascii_lowercase();
+    ["dawn", "sunrise", "sunset", "dusk"]
+        .iter()
+        .any(|w| lower.contains(w))
+}
+
+/// What makes two bound schedules the same: the text, the zone, the holidays,
+/// and the coordinates only when the sun matters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct BoundKey {
+    text: Box<str>,
+    timezone: Tz,
+    holidays: Option<&'static str>,
+    sun_at: Option<(u64, u64)>,
+}
+
+/// Parses expressions once each and shares bound schedules: offer files repeat
+/// the same few hundred `opening_hours` values across thousands of merchants,
+/// and a shared schedule lets a decision evaluate it once for all of them.
+#[derive(Default)]
+pub struct HoursParser {
+    parsed: HashMap<Box<str>, Result<OpeningHours, String>>,
+    bound: HashMap<BoundKey, Arc<Hours>>,
+}
+
+impl HoursParser {
+    /// Parses `expression` for a place; the error is the crate's message.
+    pub fn parse(&mut self, expression: &str, locality: &Locality) -> Result<Arc<Hours>, String> {
+        let key = BoundKey {
+            text: expression.into(),
+            timezone: locality.timezone,
+            holidays: locality.holidays.as_ref().map(|h| h.country),
+            sun_at: mentions_sun(expression).then(|| {
+                (
+                    locality.location.lat.to_bits(),
+                    locality.location.lon.to_bits(),
+                )
+            }),
+        };
+        if let Some(shared) = self.bound.get(&key) {
+            return Ok(shared.clone());
+        }
+        let parsed = match self.parsed.get(expression) {
+            Some(cached) => cached.clone(),
+            None => {
+                let fresh = parse_guarded(expression);
+                self.parsed.insert(expression.into(), fresh.clone());
+                fresh
+            }
+        };
+        let hours = Arc::new(Hours::bind(parsed?, locality));
+        self.bound.insert(key, hours.clone());
+        Ok(hours)
+    }
+}
+
 impl Hours {
     /// Parses `expression` for a place; the error is the crate's message.
     pub fn parse(expression: &str, locality: &Locality) -> Result<Self, String> {
-        let parsed = parse_guarded(expression)?;
+        Ok(Self::bind(parse_guarded(expression)?, locality))
+    }
+
+    fn bind(parsed: OpeningHours, locality: &Locality) -> Self {
         let mut locale = TzLocation::new(locality.timezone);
         if let Some(coords) = Coordinates::new(locality.location.lat, locality.location.lon) {
             locale = locale.with_coords(coords);
         }
         let mut context = Context::default();
         if let Some(holidays) = &locality.holidays {
-            context = context.with_holidays(holidays.clone());
+            context = context.with_holidays(holidays.calendar.clone());
         }
-        Ok(Self {
+        Self {
             schedule: parsed.with_context(context.with_locale(locale)),
-        })
+        }
     }
 
-    /// The state at instant `t`, read in the place's local time.
+    fn local(&self, t: DateTime<Utc>) -> DateTime<Tz> {
+        t.with_timezone(self.schedule.get_context().locale.get_timezone())
+    }
+
+    /// The state at instant `t`, read in the place's local time. A failure inside
+    /// the crate reads as `Unknown` (not open): input never stops kairos.
     pub fn state_at(&self, t: DateTime<Utc>) -> HoursState {
-        let local = t.with_timezone(self.schedule.get_context().locale.get_timezone());
-        match self.schedule.state(local).0 {
-            RuleKind::Open => HoursState::Open,
-            RuleKind::Closed => HoursState::Closed,
-            RuleKind::Unknown => HoursState::Unknown,
+        let local = self.local(t);
+        let kind = std::panic::catch_unwind(AssertUnwindSafe(|| self.schedule.state(local).0));
+        match kind {
+            Ok(RuleKind::Open) => HoursState::Open,
+            Ok(RuleKind::Closed) => HoursState::Closed,
+            Ok(RuleKind::Unknown) | Err(_) => HoursState::Unknown,
         }
+    }
+
+    /// The state at `t` and the next instant it may change (`None`: never, as far
+    /// as the crate looks ahead).
+    pub fn state_and_next_change(&self, t: DateTime<Utc>) -> (HoursState, Option<DateTime<Utc>>) {
+        let state = self.state_at(t);
+        let local = self.local(t);
+        let next = std::panic::catch_unwind(AssertUnwindSafe(|| self.schedule.next_change(local)))
+            .unwrap_or(Some(local));
+        (state, next.map(|n| n.to_utc()))
     }
 
     /// True only when the state at `t` is open.

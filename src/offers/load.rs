@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::audience::Audience;
-use super::hours::{mentions_public_holidays, public_holidays_at, Hours, Locality};
+use super::hours::{mentions_public_holidays, public_holidays_at, HoursParser, Locality};
 use super::model::{Merchant, Offer, Tags, Title, ValidUntil, FOOD_AMENITIES, FOOD_SHOPS};
 use super::zone::{timezone_at, timezone_named};
 use crate::geodesy::LatLon;
@@ -86,6 +86,7 @@ pub struct Loader {
     merchants: Vec<Merchant>,
     ids: HashSet<Box<str>>,
     strings: HashSet<Arc<str>>,
+    hours: HoursParser,
     problems: Vec<Problem>,
 }
 
@@ -225,7 +226,13 @@ impl Loader {
         };
         let offers_json = props.get("offers");
         let needs_holidays = hours_text.is_some_and(mentions_public_holidays)
-            || offers_json.is_some_and(|o| o.to_string().contains("PH"));
+            || offers_json.and_then(Value::as_array).is_some_and(|offers| {
+                offers.iter().any(|o| {
+                    o.get("when")
+                        .and_then(Value::as_str)
+                        .is_some_and(mentions_public_holidays)
+                })
+            });
         let holidays = if needs_holidays {
             match public_holidays_at(location) {
                 Ok(h) => Some(h),
@@ -244,7 +251,8 @@ impl Loader {
         };
         let hours = match hours_text {
             Some(text) => Some(
-                Hours::parse(text, &locality)
+                self.hours
+                    .parse(text, &locality)
                     .map_err(|e| format!("opening_hours {text:?} cannot be read: {e}"))?,
             ),
             None => None,
@@ -278,7 +286,7 @@ impl Loader {
                 radius_m: None,
                 is_food,
             }],
-            Some(Value::Array(items)) => offers(items, &locality, is_food, notes),
+            Some(Value::Array(items)) => offers(items, &locality, is_food, &mut self.hours, notes),
             Some(_) => return Err("`offers` is not an array".into()),
         };
 
@@ -431,12 +439,13 @@ fn offers(
     items: &[Value],
     locality: &Locality,
     at_food_place: bool,
+    hours: &mut HoursParser,
     notes: &mut Vec<(Severity, String)>,
 ) -> Vec<Offer> {
     let mut offers: Vec<Offer> = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
         let mut offer_notes = Vec::new();
-        match offer(item, locality, at_food_place, &mut offer_notes) {
+        match offer(item, locality, at_food_place, hours, &mut offer_notes) {
             Ok(offer) if offers.iter().any(|o| o.id == offer.id) => notes.push((
                 Severity::Error,
                 format!(
@@ -463,6 +472,7 @@ fn offer(
     item: &Value,
     locality: &Locality,
     at_food_place: bool,
+    hours: &mut HoursParser,
     notes: &mut Vec<(Severity, String)>,
 ) -> Result<Offer, String> {
     let item = item.as_object().ok_or("not an object")?;
@@ -486,9 +496,11 @@ fn offer(
     };
     let when = match item.get("when") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) => {
-            Some(Hours::parse(s, locality).map_err(|e| format!("when {s:?} cannot be read: {e}"))?)
-        }
+        Some(Value::String(s)) => Some(
+            hours
+                .parse(s, locality)
+                .map_err(|e| format!("when {s:?} cannot be read: {e}"))?,
+        ),
         Some(_) => return Err("`when` is not a string".into()),
     };
     let valid_from = match item.get("valid_from") {

@@ -65,7 +65,7 @@ pub struct Merchant {
     /// Local time zone (`timezone` property, else from the coordinates).
     pub timezone: Tz,
     /// Parsed `opening_hours`; `None` means always open.
-    pub hours: Option<Hours>,
+    pub hours: Option<Arc<Hours>>,
     /// What it offers; the implicit `place` offer when the file gave no `offers`.
     pub offers: Vec<Offer>,
 }
@@ -123,7 +123,7 @@ pub struct Offer {
     /// What the person reads.
     pub title: Title,
     /// When the offer itself holds (OSM `opening_hours` syntax).
-    pub when: Option<Hours>,
+    pub when: Option<Arc<Hours>>,
     /// First instant of validity.
     pub valid_from: Option<DateTime<Utc>>,
     /// End of validity.

@@ -1,0 +1,369 @@
+//! `kairos serve`: the engine live over MQTT, with an embedded broker by default.
+//!
+//! Four tasks around the one pure [`Engine`], joined by bounded channels:
+//!
+//! ```text
+//! broker ⇄ edge (owns the rumqttc event loop) ──Received──▶ engine task ──Publish──▶ publisher ─▶ broker
+//!                          offer watcher ──new Catalog──▶ engine task
+//! ```
+//!
+//! - [`broker`]: the embedded rumqttd, started unless a broker URL is given.
+//! - [`mqtt`]: broker addresses, the edge task and the publisher task.
+//! - [`offers`]: offer files polled and reloaded off the engine task.
+//! - [`clock`]: where receive times come from (system, or the demo's timeline).
+//! - [`demo`]: `kairos demo`, the seed example over real MQTT.
+//! - [`record`]: `kairos record`, inputs written as a trace file.
+//!
+//! Shutdown is a future passed in: when it completes, intake stops (the edge
+//! stops handing on inputs, the watcher stops), the engine finishes the inputs
+//! already queued, the publisher sends every output, then disconnects; the edge
+//! polls until that disconnect is out (or a grace period ends).
+
+pub mod broker;
+pub mod clock;
+pub mod demo;
+pub mod mqtt;
+pub mod offers;
+pub mod record;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use clock::Clock;
+pub use mqtt::{parse_broker_url, BrokerAddress, Received};
+
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::engine::{Engine, Stamp};
+use crate::offers::LoadError;
+use crate::output::{Output, Publish};
+
+/// How long the edge may keep polling after the last output to get the
+/// publishes and the disconnect out (the broker may be gone).
+const FLUSH_GRACE: Duration = Duration::from_secs(5);
+
+/// Why `serve` (or `demo`, `record`) could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The embedded broker's port is taken.
+    #[error("cannot listen on {addr}: address in use (another MQTT broker?). Use --broker mqtt://{addr} to use that broker, or --listen {ip}:PORT for another port.", ip = addr.ip())]
+    AddressInUse {
+        /// The address asked for.
+        addr: SocketAddr,
+    },
+    /// The embedded broker cannot listen for another reason.
+    #[error("cannot listen on {addr}: {detail}")]
+    Listen {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        detail: String,
+    },
+    /// The broker URL cannot be used.
+    #[error("broker {url:?}: {detail}")]
+    BrokerUrl {
+        /// The URL as given.
+        url: String,
+        /// Why.
+        detail: String,
+    },
+    /// The offer files cannot be read at all.
+    #[error(transparent)]
+    Offers(#[from] LoadError),
+    /// Something else went wrong (broker never answered, output file, ...).
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Which broker to use.
+#[derive(Debug, Clone)]
+pub enum BrokerChoice {
+    /// Start the embedded broker on this address (port 0: any free port).
+    Embedded(SocketAddr),
+    /// Connect to an existing broker, `mqtt://host:port`.
+    External(String),
+}
+
+/// Where the offers come from.
+#[derive(Clone)]
+pub enum OfferSource {
+    /// Files or folders, reloaded when they change.
+    Paths(Vec<PathBuf>),
+    /// A catalog already loaded, never reloaded (the demo's bundled offers).
+    Loaded(Arc<Catalog>),
+}
+
+/// Everything `serve` needs.
+pub struct ServeOptions {
+    /// The configuration (`[engine]` and `[serve]`).
+    pub config: Config,
+    /// The broker.
+    pub broker: BrokerChoice,
+    /// The offers.
+    pub offers: OfferSource,
+    /// Where receive times come from.
+    pub clock: Clock,
+    /// Told once the engine is subscribed (tests and the demo wait on it).
+    pub ready: Option<oneshot::Sender<()>>,
+}
+
+impl ServeOptions {
+    /// Options from a configuration: its broker (embedded on `serve.listen`
+    /// when `serve.broker` is empty), the system clock.
+    pub fn new(config: Config, offers: OfferSource) -> Self {
+        let broker = if config.serve.broker.is_empty() {
+            BrokerChoice::Embedded(config.serve.listen)
+        } else {
+            BrokerChoice::External(config.serve.broker.clone())
+        };
+        Self {
+            config,
+            broker,
+            offers,
+            clock: Clock::System,
+            ready: None,
+        }
+    }
+}
+
+/// Counts kept while serving.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Messages received from the broker.
+    pub received: AtomicU64,
+    /// Inputs handed to the engine.
+    pub stepped: AtomicU64,
+    /// Inputs dropped by the engine (topic names no valid device).
+    pub dropped: AtomicU64,
+    /// Inputs dropped because the engine's channel was full.
+    pub overloaded: AtomicU64,
+    /// Messages published.
+    pub published: AtomicU64,
+}
+
+/// What a `serve` run went through.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ServeSummary {
+    /// Messages received from the broker.
+    pub received: u64,
+    /// Inputs handed to the engine.
+    pub stepped: u64,
+    /// Inputs dropped (invalid device topic).
+    pub dropped: u64,
+    /// Inputs dropped because the engine was busy.
+    pub overloaded: u64,
+    /// Messages published.
+    pub published: u64,
+}
+
+impl Counters {
+    fn summary(&self) -> ServeSummary {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        ServeSummary {
+            received: get(&self.received),
+            stepped: get(&self.stepped),
+            dropped: get(&self.dropped),
+            overloaded: get(&self.overloaded),
+            published: get(&self.published),
+        }
+    }
+}
+
+/// A message for the engine task.
+pub(crate) enum ToEngine {
+    /// An input to step.
+    Input(Received),
+    /// A new offer set to swap in.
+    Catalog(Arc<Catalog>),
+}
+
+/// Resolves the broker to connect to, starting the embedded one if asked
+/// (and waiting until it accepts connections).
+pub async fn broker_address(
+    choice: &BrokerChoice,
+    config: &Config,
+) -> Result<BrokerAddress, ServeError> {
+    match choice {
+        BrokerChoice::External(url) => parse_broker_url(url),
+        BrokerChoice::Embedded(listen) => {
+            let addr = broker::start(*listen, config.serve.max_packet_bytes)?;
+            broker::wait_listening(addr).await?;
+            Ok(BrokerAddress {
+                host: addr.ip().to_string(),
+                port: addr.port(),
+            })
+        }
+    }
+}
+
+/// Runs the live engine until `shutdown` completes, then stops cleanly.
+pub async fn serve(
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<ServeSummary, ServeError> {
+    let ServeOptions {
+        config,
+        broker,
+        offers,
+        clock,
+        ready,
+    } = options;
+    // The broker first: a taken port is the most common mistake, and its
+    // one-line answer should not wait for (or follow) the offers' warnings.
+    let address = broker_address(&broker, &config).await?;
+    let catalog = match &offers {
+        OfferSource::Loaded(catalog) => catalog.clone(),
+        OfferSource::Paths(paths) => {
+            let paths = paths.clone();
+            let loaded = tokio::task::spawn_blocking(move || offers::load_catalog(&paths))
+                .await
+                .map_err(|e| ServeError::Other(format!("offer loading failed: {e}")))??;
+            Arc::new(loaded)
+        }
+    };
+    tracing::info!(merchants = catalog.len(), "offers loaded");
+    tracing::info!(broker = %address, "connecting");
+    let options = mqtt::client_options(&config.serve.client_id, &address, &config.serve);
+    let (client, eventloop) = mqtt::client(options);
+
+    let counters = Arc::new(Counters::default());
+    let intake = CancellationToken::new();
+    let stop = CancellationToken::new();
+    let capacity = config.serve.channel_capacity;
+    let (to_engine, engine_inbox) = mpsc::channel(capacity);
+    let (to_publisher, publisher_inbox) = mpsc::channel(capacity);
+    let tracker = TaskTracker::new();
+
+    let edge = tracker.spawn(mqtt::run_edge(
+        eventloop,
+        mqtt::Edge {
+            client: client.clone(),
+            filters: vec![format!("{}/+/+", config.engine.prefix)],
+            clock: clock.clone(),
+            counters: counters.clone(),
+            intake: intake.clone(),
+            stop: stop.clone(),
+            ready,
+        },
+        to_engine.clone(),
+    ));
+    if let OfferSource::Paths(paths) = offers {
+        tracker.spawn(offers::watch(
+            paths,
+            Duration::from_millis(config.serve.offers_poll_ms),
+            to_engine.clone(),
+            intake.clone(),
+        ));
+    }
+    drop(to_engine);
+    let engine = Engine::new(config.engine.clone(), catalog);
+    tracker.spawn(run_engine(
+        engine,
+        engine_inbox,
+        to_publisher,
+        Duration::from_secs(config.serve.sweep_every_s),
+        clock,
+        counters.clone(),
+    ));
+    let publisher = tracker.spawn(mqtt::run_publisher(
+        client,
+        publisher_inbox,
+        counters.clone(),
+    ));
+    tracker.close();
+
+    shutdown.await;
+    tracing::info!("stopping: finishing the inputs received and flushing publishes");
+    intake.cancel();
+    let _ = publisher.await;
+    if tokio::time::timeout(FLUSH_GRACE, edge).await.is_err() {
+        tracing::warn!("broker unreachable while stopping; unsent messages are lost");
+        stop.cancel();
+    }
+    tracker.wait().await;
+    let summary = counters.summary();
+    tracing::info!(?summary, "stopped");
+    Ok(summary)
+}
+
+/// The one task that owns the engine: steps inputs in arrival order, swaps
+/// catalogs, sweeps expired state; ends when every sender is gone.
+async fn run_engine(
+    mut engine: Engine,
+    mut inbox: mpsc::Receiver<ToEngine>,
+    outputs: mpsc::Sender<Publish>,
+    sweep_every: Duration,
+    clock: Clock,
+    counters: Arc<Counters>,
+) {
+    let mut sweep = tokio::time::interval(sweep_every);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    sweep.tick().await;
+    loop {
+        let message = tokio::select! {
+            message = inbox.recv() => message,
+            _ = sweep.tick() => {
+                engine.sweep(clock.now());
+                continue;
+            }
+        };
+        match message {
+            None => break,
+            Some(ToEngine::Catalog(catalog)) => engine.set_catalog(catalog),
+            Some(ToEngine::Input(received)) => {
+                counters.stepped.fetch_add(1, Ordering::Relaxed);
+                let at = Stamp::from_utc(received.at);
+                for output in engine.step(&received.topic, &received.payload, &at) {
+                    match output {
+                        Output::Publish(publish) => {
+                            if outputs.send(publish).await.is_err() {
+                                tracing::error!("publisher gone; output lost");
+                            }
+                        }
+                        Output::Dropped { topic, reason } => {
+                            counters.dropped.fetch_add(1, Ordering::Relaxed);
+                            tracing::debug!(%topic, reason, "input dropped");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}

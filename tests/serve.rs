@@ -1,0 +1,498 @@
+//! `kairos serve`, `record` and the embedded broker over real sockets: the
+//! embedded rumqttd, a Mosquitto each test starts on its own free port, the real
+//! `mosquitto_pub` / `mosquitto_sub`, and the built binary. Every wait has a
+//! timeout so a broken build fails instead of hanging; a missing Mosquitto
+//! fails loudly.
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use kairos::serve::{serve, BrokerChoice, Clock, OfferSource, ServeOptions, ServeSummary};
+use kairos::{Catalog, Config, Engine};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn data(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+fn free_address() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// The demo drive: (at, topic, payload) per line.
+fn drive() -> Vec<(chrono::DateTime<chrono::Utc>, String, Vec<u8>)> {
+    std::fs::read_to_string(data("data/demo/drive.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let e = kairos::trace::parse_line(l).unwrap();
+            (e.at.time, e.topic.into_owned(), e.payload.into_owned())
+        })
+        .collect()
+}
+
+/// A clock at the drive's start (a July lunchtime), running in real time.
+fn lunchtime_clock() -> Clock {
+    let clock = Clock::scaled(drive()[0].0, 1.0);
+    clock.start();
+    clock
+}
+
+/// Starts `serve` in-process and waits until it is subscribed.
+async fn start_serve(
+    broker: BrokerChoice,
+    clock: Clock,
+) -> (JoinHandle<ServeSummary>, CancellationToken) {
+    let mut config = Config::default();
+    config.serve.client_id = format!("kairos-test-{}", free_address().port());
+    let (ready, is_ready) = oneshot::channel();
+    let stop = CancellationToken::new();
+    let options = ServeOptions {
+        config,
+        broker,
+        offers: OfferSource::Paths(vec![data("data/demo/offers.geojson")]),
+        clock,
+        ready: Some(ready),
+    };
+    let handle = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            serve(options, stop.cancelled_owned())
+                .await
+                .expect("serve runs")
+        }
+    });
+    tokio::time::timeout(WAIT, is_ready)
+        .await
+        .expect("serve subscribes in time")
+        .expect("serve is ready");
+    (handle, stop)
+}
+
+/// A rumqttc client subscribed to every suggestion; its messages come out of the receiver.
+async fn test_client(
+    broker: SocketAddr,
+) -> (AsyncClient, mpsc::UnboundedReceiver<(String, Vec<u8>)>) {
+    let mut options = MqttOptions::new(
+        format!("test-car-{}", free_address().port()),
+        broker.ip().to_string(),
+        broker.port(),
+    );
+    options.set_max_packet_size(1 << 20, 1 << 20);
+    let (client, mut eventloop) = AsyncClient::new(options, 100);
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (subscribed, is_subscribed) = oneshot::channel();
+    tokio::spawn(async move {
+        let mut subscribed = Some(subscribed);
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::SubAck(_))) => {
+                    if let Some(s) = subscribed.take() {
+                        let _ = s.send(());
+                    }
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    if tx.send((p.topic, p.payload.to_vec())).is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    });
+    client
+        .subscribe("kairos/+/suggestion", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    tokio::time::timeout(WAIT, is_subscribed)
+        .await
+        .expect("the test client subscribes in time")
+        .unwrap();
+    (client, rx)
+}
+
+/// Publishes the first `n` lines of the drive, paced gently.
+async fn publish_drive(client: &AsyncClient, n: usize) {
+    for (_, topic, payload) in drive().into_iter().take(n) {
+        let retain = topic.ends_with("/profile");
+        client
+            .publish(topic, QoS::AtLeastOnce, retain, payload)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn next_json(
+    rx: &mut mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+) -> (String, serde_json::Value) {
+    let (topic, payload) = tokio::time::timeout(WAIT, rx.recv())
+        .await
+        .expect("an answer arrives in time")
+        .expect("the client is running");
+    (
+        topic,
+        serde_json::from_slice(&payload).expect("answers are JSON"),
+    )
+}
+
+fn assert_seed_suggestion(topic: &str, s: &serde_json::Value) {
+    assert_eq!(topic, "kairos/car-42/suggestion");
+    assert_eq!(s["merchant"]["id"], "comptoir-sans-gluten", "{s}");
+    assert_eq!(s["offer"]["id"], "lunch-gf", "{s}");
+    assert_eq!(
+        s["message"],
+        "Gluten-free holiday lunch — 3 km ahead, on your right"
+    );
+}
+
+/// A Mosquitto broker on its own port, killed on drop.
+struct Mosquitto {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Mosquitto {
+    fn start(port: u16) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("kairos-mosquitto-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let conf = dir.join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+        )
+        .unwrap();
+        let child = Command::new(mosquitto_binary())
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto must be installed for this test (apt-get install mosquitto mosquitto-clients)");
+        let deadline = std::time::Instant::now() + WAIT;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "mosquitto did not start on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { child, port, dir }
+    }
+
+    fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn mosquitto_binary() -> PathBuf {
+    [
+        "/usr/sbin/mosquitto",
+        "/usr/local/sbin/mosquitto",
+        "/opt/homebrew/sbin/mosquitto",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
+    .unwrap_or_else(|| PathBuf::from("mosquitto"))
+}
+
+/// `mosquitto_pub` one message (QoS 1).
+fn mosquitto_pub(port: u16, topic: &str, payload: &[u8], retain: bool) {
+    let mut cmd = Command::new("mosquitto_pub");
+    cmd.args([
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-q",
+        "1",
+        "-t",
+        topic,
+    ])
+    .arg("-m")
+    .arg(String::from_utf8_lossy(payload).as_ref());
+    if retain {
+        cmd.arg("-r");
+    }
+    let status = cmd.status().expect(
+        "mosquitto_pub must be installed for this test (apt-get install mosquitto-clients)",
+    );
+    assert!(status.success(), "mosquitto_pub failed on {topic}");
+}
+
+/// A running `mosquitto_sub` on every suggestion; its payloads come out of `messages`.
+struct Sub {
+    child: Child,
+    messages: std::sync::mpsc::Receiver<String>,
+}
+
+impl Sub {
+    /// Starts it and waits until it is subscribed.
+    fn start(port: u16) -> Self {
+        Command::new("mosquitto_sub").arg("--help").output().expect(
+            "mosquitto_sub must be installed for this test (apt-get install mosquitto-clients)",
+        );
+        // stdbuf: mosquitto_sub's stdout is block-buffered on a pipe.
+        let mut child = Command::new("stdbuf")
+            .args(["-oL", "mosquitto_sub"])
+            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1", "-d"])
+            .args(["-t", "kairos/+/suggestion"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect(
+                "mosquitto_sub must be installed for this test (apt-get install mosquitto-clients)",
+            );
+        let stdout = child.stdout.take().unwrap();
+        let (tx, messages) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let sub = Self { child, messages };
+        sub.wait_for(|l| l.contains("SUBACK"));
+        sub
+    }
+
+    /// The next output line that holds, within the test timeout.
+    fn wait_for(&self, found: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = self
+                .messages
+                .recv_timeout(left)
+                .expect("mosquitto_sub got the expected line in time");
+            if found(&line) {
+                return line;
+            }
+        }
+    }
+
+    fn next_json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.wait_for(|l| l.starts_with('{'))).unwrap()
+    }
+}
+
+impl Drop for Sub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_on_the_embedded_broker_answers_a_drive_with_the_seed_suggestion() {
+    let listen = free_address();
+    let (server, stop) = start_serve(BrokerChoice::Embedded(listen), lunchtime_clock()).await;
+    let (car, mut answers) = test_client(listen).await;
+    publish_drive(&car, 5).await;
+    let (topic, suggestion) = next_json(&mut answers).await;
+    assert_seed_suggestion(&topic, &suggestion);
+    stop.cancel();
+    let summary = tokio::time::timeout(WAIT, server)
+        .await
+        .expect("serve stops in time")
+        .unwrap();
+    assert!(summary.published >= 1, "{summary:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_on_mosquitto_answers_mosquitto_pub_on_mosquitto_sub() {
+    let broker = Mosquitto::start(free_address().port());
+    let (server, stop) = start_serve(BrokerChoice::External(broker.url()), lunchtime_clock()).await;
+    let sub = Sub::start(broker.port);
+    for (_, topic, payload) in drive().into_iter().take(4) {
+        mosquitto_pub(broker.port, &topic, &payload, topic.ends_with("/profile"));
+    }
+    assert_seed_suggestion("kairos/car-42/suggestion", &sub.next_json());
+    stop.cancel();
+    tokio::time::timeout(WAIT, server)
+        .await
+        .expect("serve stops in time")
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_keeps_answering_with_its_state_when_mosquitto_restarts_mid_drive() {
+    let port = free_address().port();
+    let mut broker = Mosquitto::start(port);
+    let (server, stop) = start_serve(BrokerChoice::External(broker.url()), lunchtime_clock()).await;
+    let lines = drive();
+    {
+        // Profile and context, then an `ask` with no position yet: its answer
+        // proves the engine holds both before the broker goes away.
+        let sub = Sub::start(port);
+        for (_, topic, payload) in &lines[..2] {
+            mosquitto_pub(port, topic, payload, topic.ends_with("/profile"));
+        }
+        mosquitto_pub(port, "kairos/car-42/ask", b"{}", false);
+        assert_eq!(sub.next_json()["none"], "no_position");
+    }
+    broker.stop();
+    // Without persistence the new broker knows nothing: no retained profile.
+    let broker = Mosquitto::start(port);
+    let sub = Sub::start(port);
+    let positions: Vec<_> = lines
+        .iter()
+        .filter(|l| l.1.ends_with("/position"))
+        .collect();
+    let deadline = std::time::Instant::now() + WAIT;
+    let suggestion = 'drive: loop {
+        for (_, topic, payload) in &positions {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no suggestion after the restart"
+            );
+            mosquitto_pub(port, topic, payload, false);
+            if let Ok(line) = sub.messages.recv_timeout(Duration::from_millis(500)) {
+                if line.starts_with('{') {
+                    break 'drive serde_json::from_str::<serde_json::Value>(&line).unwrap();
+                }
+            }
+        }
+    };
+    assert_eq!(
+        suggestion["merchant"]["id"], "comptoir-sans-gluten",
+        "{suggestion}"
+    );
+    assert_eq!(suggestion["offer"]["id"], "lunch-gf");
+    stop.cancel();
+    tokio::time::timeout(WAIT, server)
+        .await
+        .expect("serve stops in time")
+        .unwrap();
+    drop(broker);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_live_session_replays_to_the_same_suggestions() {
+    let listen = free_address();
+    let clock = lunchtime_clock();
+    let (server, stop) = start_serve(BrokerChoice::Embedded(listen), clock.clone()).await;
+    let (car, mut answers) = test_client(listen).await;
+
+    let trace_path = std::env::temp_dir().join(format!(
+        "kairos-record-{}-{}.jsonl",
+        std::process::id(),
+        listen.port()
+    ));
+    let (recording, is_recording) = oneshot::channel();
+    let stop_recording = CancellationToken::new();
+    let recorder = tokio::spawn({
+        let stop = stop_recording.clone();
+        let path = trace_path.clone();
+        async move {
+            let mut file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+            let options = kairos::serve::record::RecordOptions {
+                config: Config::default(),
+                broker: format!("mqtt://{listen}"),
+                clock,
+                ready: Some(recording),
+            };
+            kairos::serve::record::record(options, &mut file, stop.cancelled_owned())
+                .await
+                .expect("record runs")
+        }
+    });
+    tokio::time::timeout(WAIT, is_recording)
+        .await
+        .expect("record subscribes in time")
+        .unwrap();
+
+    publish_drive(&car, 10).await;
+    let (topic, live) = next_json(&mut answers).await;
+    assert_seed_suggestion(&topic, &live);
+    // Everything published has been received by now or very soon.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop_recording.cancel();
+    let written = tokio::time::timeout(WAIT, recorder).await.unwrap().unwrap();
+    assert_eq!(written, 10);
+    stop.cancel();
+    tokio::time::timeout(WAIT, server).await.unwrap().unwrap();
+
+    let (catalog, _) = Catalog::load(&[data("data/demo/offers.geojson")]).unwrap();
+    let mut engine = Engine::new(Config::default().engine, Arc::new(catalog));
+    let trace = std::fs::File::open(&trace_path).unwrap();
+    let mut out = Vec::new();
+    kairos::replay::replay(
+        &mut engine,
+        BufReader::new(trace),
+        &mut out,
+        &mut Vec::new(),
+    )
+    .unwrap();
+    let _ = std::fs::remove_file(&trace_path);
+    let replayed: Vec<serde_json::Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(replayed.len(), 1, "{replayed:?}");
+    let again = &replayed[0]["payload"];
+    assert_seed_suggestion(replayed[0]["topic"].as_str().unwrap(), again);
+    for key in [
+        "merchant",
+        "offer",
+        "message",
+        "distance_m",
+        "bearing",
+        "side",
+        "eta_s",
+        "reasons",
+    ] {
+        assert_eq!(again[key], live[key], "{key}");
+    }
+}
+
+#[test]
+fn serve_on_a_taken_port_says_so_in_one_line_and_exits_2() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_kairos"))
+        .args(["serve", "--listen", &addr.to_string()])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(
+        stderr,
+        format!(
+            "kairos: cannot listen on {addr}: address in use (another MQTT broker?). \
+             Use --broker mqtt://{addr} to use that broker, or --listen 127.0.0.1:PORT for another port.\n"
+        )
+    );
+    drop(taken);
+}
