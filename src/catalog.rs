@@ -53,6 +53,19 @@ impl Catalog {
             .map(|(i, d)| (&self.merchants[i], d))
     }
 
+    /// Merchants within `radius_m` of `center`, nearest first, with their distance
+    /// and their point on the unit sphere.
+    pub fn nearby<'a>(
+        &'a self,
+        center: crate::geodesy::LatLon,
+        radius_m: f64,
+        food: FoodFilter<'_>,
+    ) -> impl Iterator<Item = (&'a Merchant, f64, [f64; 3])> + 'a {
+        self.index
+            .nearby(center, radius_m, food)
+            .map(|n| (&self.merchants[n.position], n.distance_m, n.vector))
+    }
+
     /// How many merchants are loaded.
     pub fn len(&self) -> usize {
         self.merchants.len()

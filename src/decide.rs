@@ -3,13 +3,13 @@
 //! stop as soon as nothing farther could still win.
 
 use chrono::{DateTime, Utc};
+use rustc_hash::FxHashMap;
 
 use crate::catalog::Catalog;
 use crate::device::{Device, Position, Profile, TagPattern};
-use crate::geodesy::{bearing_deg, cross_track_m};
+use crate::geodesy::{bearing_deg, TravelFrame};
 use crate::index::FoodFilter;
 use crate::message::Side;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::offers::{Hours, HoursState, Merchant, Offer};
@@ -39,11 +39,13 @@ pub struct Choice<'c, 'p> {
 }
 
 impl Choice<'_, '_> {
-    fn beats(&self, other: &Self) -> bool {
-        self.score
-            .total_cmp(&other.score)
-            .then_with(|| self.merchant.id.cmp(&other.merchant.id))
-            .then_with(|| self.offer.id.cmp(&other.offer.id))
+    /// True when a candidate with this score, merchant and offer ranks before
+    /// this choice: lower score, then merchant id, then offer id.
+    fn is_beaten_by(&self, score: f64, merchant: &Merchant, offer: &Offer) -> bool {
+        score
+            .total_cmp(&self.score)
+            .then_with(|| merchant.id.cmp(&self.merchant.id))
+            .then_with(|| offer.id.cmp(&self.offer.id))
             .is_lt()
     }
 }
@@ -63,9 +65,10 @@ pub fn best_offer<'c, 'p>(
         (true, true) => FoodFilter::AnyFood,
         (true, false) => FoodFilter::ServingDiets(&profile.diet),
     };
-    let heading = position
+    let frame = position
         .heading
-        .filter(|_| position.speed >= rules::MOVING_SPEED);
+        .filter(|_| position.speed >= rules::MOVING_SPEED)
+        .map(|h| TravelFrame::new(position.location, h));
     let reach = rules::reach_m(position.speed);
     // No candidate can score below its distance times the best possible factors.
     let floor_factor = if profile.likes.is_empty() {
@@ -76,43 +79,29 @@ pub fn best_offer<'c, 'p>(
 
     let mut best: Option<Choice> = None;
     let mut memo = HoursMemo::default();
-    for (merchant, distance_m) in catalog.within(position.location, reach, food) {
+    for (merchant, distance_m, vector) in catalog.nearby(position.location, reach, food) {
         if best
             .as_ref()
             .is_some_and(|b| distance_m * floor_factor > b.score)
         {
             break;
         }
-        if device.blocked.contains(&*merchant.id) || rules::is_disliked(merchant, profile) {
+        if frame.is_some_and(|f| !rules::is_ahead_of(&f, vector, distance_m))
+            || device.blocked.contains(&*merchant.id)
+            || rules::is_disliked(merchant, profile)
+        {
             continue;
         }
-        let bearing = bearing_deg(position.location, merchant.location);
-        let side = match heading {
-            Some(h) if distance_m > 0.5 && !rules::is_ahead(bearing, h) => continue,
-            Some(h) => Some(side_of(cross_track_m(
-                position.location,
-                h,
-                merchant.location,
-            ))),
-            None => None,
-        };
         let eta_s = rules::eta_seconds(distance_m, position.speed);
         let arrival = rules::arrival_time(now, eta_s);
         let liked = rules::liked_tag(merchant, profile);
         let mut open: Option<bool> = None;
         for offer in &merchant.offers {
-            let candidate = Choice {
-                merchant,
-                offer,
-                distance_m,
-                bearing,
-                side,
-                eta_s,
-                liked,
-                score: rules::score(distance_m, liked.is_some(), offer.audience.is_some()),
-                reach_m: reach,
-            };
-            if best.as_ref().is_some_and(|b| !candidate.beats(b)) {
+            let score = rules::score(distance_m, liked.is_some(), offer.audience.is_some());
+            if best
+                .as_ref()
+                .is_some_and(|b| !b.is_beaten_by(score, merchant, offer))
+            {
                 continue;
             }
             let eligible = offer.radius_m.is_none_or(|r| distance_m <= r)
@@ -125,7 +114,17 @@ pub fn best_offer<'c, 'p>(
                 && rules::offer_holds_at(offer, arrival, &mut memo)
                 && *open.get_or_insert_with(|| rules::is_open_at(merchant, arrival, &mut memo));
             if eligible {
-                best = Some(candidate);
+                best = Some(Choice {
+                    merchant,
+                    offer,
+                    distance_m,
+                    bearing: bearing_deg(position.location, merchant.location),
+                    side: frame.map(|f| rules::side_of(f.cross_track_m(vector))),
+                    eta_s,
+                    liked,
+                    score,
+                    reach_m: reach,
+                });
             }
         }
     }
@@ -137,7 +136,7 @@ pub fn best_offer<'c, 'p>(
 /// once, with the instant it next changes, then answered from memory.
 #[derive(Default)]
 struct HoursMemo {
-    known: HashMap<*const Hours, Span>,
+    known: FxHashMap<*const Hours, Span>,
 }
 
 /// A schedule's state over `[from, until)`.
@@ -166,16 +165,6 @@ impl rules::OpenAt for HoursMemo {
             },
         );
         open
-    }
-}
-
-fn side_of(cross_track_m: f64) -> Side {
-    if cross_track_m > rules::SIDE_OFFSET_M {
-        Side::Right
-    } else if cross_track_m < -rules::SIDE_OFFSET_M {
-        Side::Left
-    } else {
-        Side::Ahead
     }
 }
 

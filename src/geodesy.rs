@@ -81,6 +81,60 @@ pub fn cross_track_m(from: LatLon, heading_deg: f64, target: LatLon) -> f64 {
     EARTH_RADIUS_M * (angular.sin() * delta.sin()).clamp(-1.0, 1.0).asin()
 }
 
+/// A moving device's line of travel on the unit sphere: where it is and where it
+/// heads, so "is this ahead" and "how far to the side" are dot products.
+#[derive(Debug, Clone, Copy)]
+pub struct TravelFrame {
+    here: [f64; 3],
+    heading: [f64; 3],
+    normal: [f64; 3],
+}
+
+fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+}
+
+impl TravelFrame {
+    /// The frame at `from`, heading `heading_deg` clockwise from true north.
+    pub fn new(from: LatLon, heading_deg: f64) -> Self {
+        let (phi, lambda) = (from.lat.to_radians(), from.lon.to_radians());
+        let (sp, cp, sl, cl) = (phi.sin(), phi.cos(), lambda.sin(), lambda.cos());
+        let north = [-sp * cl, -sp * sl, cp];
+        let east = [-sl, cl, 0.0];
+        let (sh, ch) = heading_deg.to_radians().sin_cos();
+        let heading = [
+            ch * north[0] + sh * east[0],
+            ch * north[1] + sh * east[1],
+            ch * north[2] + sh * east[2],
+        ];
+        let here = from.unit_vector();
+        // heading × here points to the right of the line of travel.
+        let normal = [
+            heading[1] * here[2] - heading[2] * here[1],
+            heading[2] * here[0] - heading[0] * here[2],
+            heading[0] * here[1] - heading[1] * here[0],
+        ];
+        Self {
+            here,
+            heading,
+            normal,
+        }
+    }
+
+    /// True when the initial bearing to `target` (a unit vector) is within
+    /// `half_angle_deg` of the heading. A target at the device itself counts as ahead.
+    pub fn is_within_cone(&self, target: [f64; 3], half_angle_deg: f64) -> bool {
+        let along = dot(target, self.heading);
+        let off_axis = (1.0 - dot(target, self.here).powi(2)).max(0.0).sqrt();
+        off_axis < 1e-12 || along >= half_angle_deg.to_radians().cos() * off_axis
+    }
+
+    /// Signed cross-track distance in metres: positive to the right of the line of travel.
+    pub fn cross_track_m(&self, target: [f64; 3]) -> f64 {
+        EARTH_RADIUS_M * dot(target, self.normal).clamp(-1.0, 1.0).asin()
+    }
+}
+
 /// Smallest absolute angle between two bearings, in degrees [0, 180].
 pub fn angle_between_deg(a: f64, b: f64) -> f64 {
     let d = (a - b).rem_euclid(360.0);
@@ -131,6 +185,33 @@ mod tests {
         let west = LatLon::new(45.001, 5.99);
         assert!(cross_track_m(car, 0.0, east) > 25.0);
         assert!(cross_track_m(car, 0.0, west) < -25.0);
+    }
+
+    #[test]
+    fn the_travel_frame_agrees_with_bearings_and_cross_track() {
+        let car = LatLon::new(69.9, 179.95);
+        for heading in [0.0, 45.0, 150.0, 269.0, 359.0] {
+            let frame = TravelFrame::new(car, heading);
+            for (dlat, dlon) in [(0.01, 0.02), (-0.02, 0.01), (0.005, -0.08), (0.03, 0.0)] {
+                let target = LatLon::new(car.lat + dlat, car.lon + dlon);
+                let target =
+                    LatLon::new(target.lat, (target.lon + 180.0).rem_euclid(360.0) - 180.0);
+                let by_bearing = angle_between_deg(bearing_deg(car, target), heading);
+                for half in [30.0, 60.0, 90.0] {
+                    if (by_bearing - half).abs() > 1e-6 {
+                        assert_eq!(
+                            frame.is_within_cone(target.unit_vector(), half),
+                            by_bearing <= half
+                        );
+                    }
+                }
+                let xt = cross_track_m(car, heading, target);
+                assert!(
+                    (frame.cross_track_m(target.unit_vector()) - xt).abs() < 0.01,
+                    "{xt}"
+                );
+            }
+        }
     }
 
     #[test]

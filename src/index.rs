@@ -84,6 +84,18 @@ impl MerchantIndex {
         radius_m: f64,
         food: FoodFilter<'_>,
     ) -> impl Iterator<Item = (usize, f64)> + 'a {
+        self.nearby(center, radius_m, food)
+            .map(|n| (n.position, n.distance_m))
+    }
+
+    /// Like [`MerchantIndex::within`], with each merchant's unit vector, so the
+    /// caller can test direction without trigonometry.
+    pub fn nearby<'a>(
+        &'a self,
+        center: LatLon,
+        radius_m: f64,
+        food: FoodFilter<'_>,
+    ) -> impl Iterator<Item = Nearby> + 'a {
         let food_tree = match food {
             FoodFilter::NoFood => None,
             FoodFilter::AnyFood => Some(&self.food),
@@ -95,13 +107,17 @@ impl MerchantIndex {
         let nearest = move |tree: &'a RTree<Entry>| {
             tree.nearest_neighbor_iter_with_distance_2(query)
                 .take_while(move |(_, d2)| *d2 <= max_d2)
-                .map(|(e, d2)| (e.data as usize, d2))
+                .map(|(e, d2)| (e.data as usize, d2, *e.geom()))
         };
         MergeByDistance {
             a: nearest(&self.non_food).peekable(),
             b: food_tree.into_iter().flat_map(nearest).peekable(),
         }
-        .map(|(i, d2)| (i, distance_for_chord_squared(d2)))
+        .map(|(position, d2, vector)| Nearby {
+            position,
+            distance_m: distance_for_chord_squared(d2),
+            vector,
+        })
     }
 
     fn rarest_diet_tree(&self, diets: &[String]) -> &RTree<Entry> {
@@ -117,6 +133,20 @@ impl MerchantIndex {
     }
 }
 
+/// One merchant found near a point.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Nearby {
+    /// Position in the catalog.
+    pub position: usize,
+    /// Great-circle distance in metres.
+    pub distance_m: f64,
+    /// The merchant's point on the unit sphere.
+    pub vector: [f64; 3],
+}
+
+/// (position, squared chord, unit vector), as the trees yield them.
+type Hit = (usize, f64, [f64; 3]);
+
 /// Merges two nearest-first streams into one.
 struct MergeByDistance<A: Iterator, B: Iterator> {
     a: std::iter::Peekable<A>,
@@ -125,10 +155,10 @@ struct MergeByDistance<A: Iterator, B: Iterator> {
 
 impl<A, B> Iterator for MergeByDistance<A, B>
 where
-    A: Iterator<Item = (usize, f64)>,
-    B: Iterator<Item = (usize, f64)>,
+    A: Iterator<Item = Hit>,
+    B: Iterator<Item = Hit>,
 {
-    type Item = (usize, f64);
+    type Item = Hit;
 
     fn next(&mut self) -> Option<Self::Item> {
         match (self.a.peek(), self.b.peek()) {

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::device::{Context, Device, Profile, TagPattern};
-use crate::geodesy::angle_between_deg;
+use crate::geodesy::{angle_between_deg, TravelFrame};
+use crate::message::Side;
 use crate::offers::{Audience, Condition, Hours, Merchant, Offer};
 
 /// Reach never below this, in metres.
@@ -51,6 +52,26 @@ pub fn arrival_time(now: DateTime<Utc>, eta_s: u64) -> DateTime<Utc> {
 /// True when `bearing` lies within ±60° of `heading`.
 pub fn is_ahead(bearing: f64, heading: f64) -> bool {
     angle_between_deg(bearing, heading) <= AHEAD_HALF_ANGLE
+}
+
+/// Closer than this, in metres, a merchant has no direction: it counts as ahead.
+pub const AT_THE_DOOR_M: f64 = 0.5;
+
+/// True when the merchant (its unit vector, at `distance_m`) lies within ±60° of a
+/// moving device's heading.
+pub fn is_ahead_of(frame: &TravelFrame, merchant: [f64; 3], distance_m: f64) -> bool {
+    distance_m <= AT_THE_DOOR_M || frame.is_within_cone(merchant, AHEAD_HALF_ANGLE)
+}
+
+/// The side of the road for a signed cross-track distance (positive: right).
+pub fn side_of(cross_track_m: f64) -> Side {
+    if cross_track_m > SIDE_OFFSET_M {
+        Side::Right
+    } else if cross_track_m < -SIDE_OFFSET_M {
+        Side::Left
+    } else {
+        Side::Ahead
+    }
 }
 
 /// True when the merchant serves every diet of the profile.

@@ -1,7 +1,6 @@
 //! Opening hours in OSM syntax, evaluated in the merchant's time zone with its
 //! country's public holidays, through the `opening-hours` crate.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -10,6 +9,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use opening_hours::localization::{Coordinates, Country, TzLocation};
 use opening_hours::{Context, ContextHolidays, OpeningHours, RuleKind};
+use rustc_hash::FxHashMap;
 
 use crate::geodesy::LatLon;
 
@@ -117,8 +117,8 @@ struct BoundKey {
 /// and a shared schedule lets a decision evaluate it once for all of them.
 #[derive(Default)]
 pub struct HoursParser {
-    parsed: HashMap<Box<str>, Result<OpeningHours, String>>,
-    bound: HashMap<BoundKey, Arc<Hours>>,
+    parsed: FxHashMap<Box<str>, Result<OpeningHours, String>>,
+    bound: FxHashMap<BoundKey, Arc<Hours>>,
 }
 
 impl HoursParser {

@@ -4,7 +4,6 @@
 //! cannot be used is skipped and the rest loads. Only a file that cannot be read
 //! at all (missing, not JSON, not a FeatureCollection) is a [`LoadError`].
 
-use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,7 +11,9 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use geo::{Centroid, Coord, LineString, MultiPolygon, Polygon};
+use rustc_hash::FxHashSet;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::audience::Audience;
@@ -84,17 +85,20 @@ impl fmt::Display for Problem {
 #[derive(Default)]
 pub struct Loader {
     merchants: Vec<Merchant>,
-    ids: HashSet<Box<str>>,
-    strings: HashSet<Arc<str>>,
+    ids: FxHashSet<Box<str>>,
+    strings: FxHashSet<Arc<str>>,
     hours: HoursParser,
     problems: Vec<Problem>,
 }
 
+/// The collection with its features left as text: each is read into a tree only
+/// while it is being loaded, so a large file never exists as one JSON tree.
 #[derive(Deserialize)]
-struct RawCollection {
+struct RawCollection<'a> {
     #[serde(rename = "type")]
     kind: Option<String>,
-    features: Option<Vec<Value>>,
+    #[serde(borrow)]
+    features: Option<Vec<&'a RawValue>>,
 }
 
 impl Loader {
@@ -129,8 +133,10 @@ impl Loader {
         let features = raw
             .features
             .ok_or_else(|| not_collection("no `features` array".into()))?;
-        for (index, feature) in features.iter().enumerate() {
-            self.load_feature(file, index, feature);
+        for (index, feature) in features.into_iter().enumerate() {
+            // Each element was already checked to be JSON by the outer parse.
+            let feature: Value = serde_json::from_str(feature.get()).unwrap_or(Value::Null);
+            self.load_feature(file, index, &feature);
         }
         Ok(())
     }
