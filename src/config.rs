@@ -72,6 +72,8 @@ pub struct ServeConfig {
     pub sweep_every_s: u64,
     /// Milliseconds between two checks of the offer files.
     pub offers_poll_ms: u64,
+    /// Also read OwnTracks locations (`owntracks/{user}/{device}`) as positions.
+    pub owntracks: bool,
 }
 
 /// The whole file.

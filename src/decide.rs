@@ -97,19 +97,18 @@ pub fn best_offer<'c, 'p>(
         let liked = rules::liked_tag(merchant, profile);
         let mut open: Option<bool> = None;
         for offer in &merchant.offers {
-            let score = rules::score(distance_m, liked.is_some(), offer.audience.is_some());
+            let score = rules::score(distance_m, liked.is_some(), offer.audience().is_some());
             if best
                 .as_ref()
                 .is_some_and(|b| !b.is_beaten_by(score, merchant, offer))
             {
                 continue;
             }
-            let eligible = offer.radius_m.is_none_or(|r| distance_m <= r)
+            let eligible = offer.radius_m().is_none_or(|r| distance_m <= r)
                 && rules::suits_appetite(merchant, offer, profile, hungry)
                 && rules::is_fresh_for(device, merchant, offer, now)
                 && offer
-                    .audience
-                    .as_ref()
+                    .audience()
                     .is_none_or(|a| rules::audience_holds(a, profile, &device.context, now))
                 && rules::offer_holds_at(offer, arrival, &mut memo)
                 && *open.get_or_insert_with(|| rules::is_open_at(merchant, arrival, &mut memo));
@@ -178,17 +177,14 @@ pub fn reasons(choice: &Choice, profile: &Profile, moving: bool) -> Vec<String> 
     if choice.merchant.hours.is_some() {
         reasons.push("open_at_arrival".into());
     }
-    if choice.offer.when.is_some()
-        || choice.offer.valid_from.is_some()
-        || choice.offer.valid_until.is_some()
-    {
+    if choice.offer.has_time_terms() {
         reasons.push("offer_valid_at_arrival".into());
     }
     reasons.push(format!("within_reach:{}m", choice.reach_m.round() as u64));
     if moving {
         reasons.push("ahead".into());
     }
-    if choice.offer.audience.is_some() {
+    if choice.offer.audience().is_some() {
         reasons.push("audience_matched".into());
     }
     if let Some(tag) = choice.liked {

@@ -1,5 +1,10 @@
 //! What kairos knows about one device: its profile, context, last position,
 //! suggestion history and feedback. Positions are kept in memory only.
+//!
+//! [`PersistedDevice`] is the part that may outlive the process (written by
+//! the edges in `store`): everything but the position and the rate-limit
+//! bucket. SPEC's privacy rule is enforced by the type itself: it has no field
+//! that could hold a position.
 
 use std::collections::{BTreeSet, VecDeque};
 
@@ -109,7 +114,11 @@ impl QuietHours {
 }
 
 /// The person's profile, as last published (it replaces the previous one whole).
+///
+/// Its serde form is the stored form (see [`PersistedDevice`]): missing keys
+/// take their defaults so that older records still load.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Profile {
     /// Opt-in: without it, kairos stays silent.
     pub consent: bool,
@@ -147,6 +156,7 @@ impl<T: Copy> Timed<T> {
 
 /// The person's current situation; each field expires 2 h after it was set.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Context {
     /// Hungry or not.
     pub hungry: Option<Timed<bool>>,
@@ -170,6 +180,22 @@ impl Context {
     /// `party` if set less than 2 h ago.
     pub fn party(&self, now: DateTime<Utc>) -> Option<u32> {
         Timed::current(&self.party, now)
+    }
+
+    /// Drops the fields that have expired at `now` (they can never hold again
+    /// on a clock that moves forward); true when something was dropped.
+    pub fn expire(&mut self, now: DateTime<Utc>) -> bool {
+        fn drop_expired<T: Copy>(slot: &mut Option<Timed<T>>, now: DateTime<Utc>) -> bool {
+            let expired = slot.is_some() && Timed::current(slot, now).is_none();
+            if expired {
+                *slot = None;
+            }
+            expired
+        }
+        let hungry = drop_expired(&mut self.hungry, now);
+        let trip = drop_expired(&mut self.trip, now);
+        let party = drop_expired(&mut self.party, now);
+        hungry || trip || party
     }
 }
 
@@ -295,12 +321,113 @@ impl Device {
     /// True when nothing worth keeping is left and the device has been silent
     /// long enough for its rate limit to have refilled.
     pub fn is_idle(&self, now: DateTime<Utc>) -> bool {
-        self.bucket
-            .updated
-            .is_none_or(|t| now - t > Duration::minutes(1))
+        self.holds_nothing_volatile(now)
             && self.profile.is_none()
             && self.context == Context::default()
             && self.position.is_none()
+            && self.history.is_empty()
+            && self.dismissed.is_empty()
+            && self.blocked.is_empty()
+    }
+
+    /// True when the device holds nothing that lives in memory only: no
+    /// position less than 2 h old, and a rate limit that has refilled. Such a
+    /// device loses nothing by being dropped from memory when a store holds
+    /// the rest.
+    pub fn holds_nothing_volatile(&self, now: DateTime<Utc>) -> bool {
+        self.bucket
+            .updated
+            .is_none_or(|t| now - t > Duration::minutes(1))
+            && self.position(now).is_none()
+    }
+
+    /// The part of the device that may be persisted: all but the position
+    /// and the rate-limit bucket.
+    pub fn persisted(&self) -> PersistedDevice {
+        PersistedDevice {
+            schema: PERSISTED_SCHEMA,
+            profile: self.profile.clone(),
+            context: self.context.clone(),
+            history: self.history.iter().cloned().collect(),
+            dismissed: self.dismissed.clone(),
+            blocked: self.blocked.clone(),
+        }
+    }
+
+    /// Replaces the persisted part with `state`; the position and the
+    /// rate-limit bucket, which live in memory only, are kept.
+    pub fn restore(&mut self, state: PersistedDevice) {
+        let PersistedDevice {
+            schema: _,
+            profile,
+            context,
+            history,
+            dismissed,
+            blocked,
+        } = state;
+        self.profile = profile;
+        self.context = context;
+        self.history = history.into();
+        self.dismissed = dismissed;
+        self.blocked = blocked;
+    }
+}
+
+/// The schema version written in every [`PersistedDevice`]. Raise it (and
+/// teach the reader the old one) whenever the stored form changes meaning.
+pub const PERSISTED_SCHEMA: u32 = 1;
+
+/// The durable, shareable state of one device: what `forget` erases.
+///
+/// Never a position (SPEC, Privacy), nor the rate-limit bucket (per instance,
+/// in memory). Serialized as JSON by the stores; keys that a record lacks take
+/// their defaults, so adding a field is not a schema change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PersistedDevice {
+    /// The schema version this record was written with ([`PERSISTED_SCHEMA`]).
+    pub schema: u32,
+    /// The retained profile, if any.
+    pub profile: Option<Profile>,
+    /// The context, each field with the time it was set.
+    pub context: Context,
+    /// Suggestions made, oldest first.
+    pub history: Vec<SuggestionRecord>,
+    /// Offers dismissed, as (merchant, offer).
+    pub dismissed: BTreeSet<(String, String)>,
+    /// Merchants blocked.
+    pub blocked: BTreeSet<String>,
+}
+
+impl Default for PersistedDevice {
+    fn default() -> Self {
+        Self {
+            schema: PERSISTED_SCHEMA,
+            profile: None,
+            context: Context::default(),
+            history: Vec::new(),
+            dismissed: BTreeSet::new(),
+            blocked: BTreeSet::new(),
+        }
+    }
+}
+
+impl PersistedDevice {
+    /// Drops what has expired at `now`: context fields past their 2 h, and
+    /// history older than `retention` (never less than the 24 h the rules
+    /// need). True when something was dropped.
+    pub fn expire(&mut self, now: DateTime<Utc>, retention: Duration) -> bool {
+        let context = self.context.expire(now);
+        let keep_after = now - retention.max(RECENT);
+        let before = self.history.len();
+        self.history.retain(|s| s.at > keep_after);
+        context || self.history.len() != before
+    }
+
+    /// True when nothing is left worth keeping: the record can be deleted.
+    pub fn is_empty(&self) -> bool {
+        self.profile.is_none()
+            && self.context == Context::default()
             && self.history.is_empty()
             && self.dismissed.is_empty()
             && self.blocked.is_empty()

@@ -3,6 +3,13 @@
 //! Pure and deterministic: no clock, no IO, no randomness. The time of an event
 //! is given by the caller (the trace's `at` in replay, the receive time in
 //! serve), so both run exactly the same code.
+//!
+//! A few hooks let an edge keep device state in a store around `step`
+//! without the core doing any IO: [`Engine::device_of`] names the device an
+//! input touches, [`Engine::import_device`] loads its persisted state before
+//! the step, [`Engine::export_device`] reads it back after, and
+//! [`Engine::forget_device`] / [`Engine::evict_settled`] drop it from memory.
+//! `step` itself neither knows nor cares whether a store exists.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,7 +19,9 @@ use chrono::{DateTime, Duration, FixedOffset, Utc};
 use crate::catalog::Catalog;
 use crate::config::EngineConfig;
 use crate::decide::{best_offer, reasons, Choice};
-use crate::device::{Context, Device, Position, Profile, SuggestionRecord, Timed, RECENT};
+use crate::device::{
+    Context, Device, PersistedDevice, Position, Profile, SuggestionRecord, Timed, RECENT,
+};
 use crate::input::{
     parse_event, route, Action, Change, ContextUpdate, ErrorCode, Event, Feedback, InputError,
     Kind, PositionReport, Route,
@@ -89,6 +98,50 @@ impl Engine {
     /// The state of one device, if any.
     pub fn device(&self, id: &str) -> Option<&Device> {
         self.devices.get(id)
+    }
+
+    /// The device whose persisted state `step` would read or change for an
+    /// input on `topic`: the `{device}` of a valid input topic, else `None`
+    /// (outputs, invalid topics and unknown kinds touch no persisted state).
+    pub fn device_of<'t>(&self, topic: &'t str) -> Option<&'t str> {
+        match route(&self.config.prefix, topic) {
+            Route::Input(device, _) => Some(device),
+            Route::UnknownKind(_) | Route::Output | Route::Invalid(_) => None,
+        }
+    }
+
+    /// The persisted part of a device's state (all but its position and rate
+    /// limit), or `None` when the engine holds nothing for it (never seen, or
+    /// forgotten).
+    pub fn export_device(&self, id: &str) -> Option<PersistedDevice> {
+        self.devices.get(id).map(Device::persisted)
+    }
+
+    /// Replaces the persisted part of a device's state with `state` (as
+    /// loaded from a store; `PersistedDevice::default()` when the store holds
+    /// nothing). A position and rate limit held in memory are kept.
+    pub fn import_device(&mut self, id: &str, state: PersistedDevice) {
+        self.devices
+            .entry(id.to_string())
+            .or_default()
+            .restore(state);
+    }
+
+    /// Drops everything the engine holds about a device, position included
+    /// (what a `forget` input does, without an output).
+    pub fn forget_device(&mut self, id: &str) {
+        self.devices.remove(id);
+    }
+
+    /// For an engine whose devices live in a store: drops from memory every
+    /// device that holds nothing volatile (no position less than 2 h old, a
+    /// refilled rate limit), since the store has the rest and it is imported
+    /// again before the device's next input. Returns how many were dropped.
+    pub fn evict_settled(&mut self, now: DateTime<Utc>) -> usize {
+        let before = self.devices.len();
+        self.devices
+            .retain(|_, device| !device.holds_nothing_volatile(now));
+        before - self.devices.len()
     }
 
     /// Forgets what has expired everywhere: positions after 2 h without news,

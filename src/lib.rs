@@ -30,6 +30,11 @@
 //! - [`check`]: offer file validation.
 //! - [`serve`]: the engine live over MQTT (embedded rumqttd broker or an
 //!   existing one), plus `demo` and `record`.
+//! - [`store`]: durable device state (everything but positions) in a redb
+//!   file or in Redis shared by several instances, with compare-and-set.
+//! - [`import`]: real data into kairos's files: merchants from an OSM extract
+//!   (`.osm.pbf`) or GeoJSON export as an offer file, and a trace from a GPS log
+//!   (CSV, barefoot JSON, GPX), with what was dropped counted by reason.
 
 #![warn(missing_docs)]
 
@@ -40,6 +45,7 @@ pub mod decide;
 pub mod device;
 pub mod engine;
 pub mod geodesy;
+pub mod import;
 pub mod index;
 pub mod input;
 pub mod message;
@@ -48,6 +54,7 @@ pub mod output;
 pub mod replay;
 pub mod rules;
 pub mod serve;
+pub mod store;
 pub mod trace;
 
 pub use catalog::Catalog;

@@ -87,6 +87,47 @@ enum Command {
         #[arg(long, required = true, num_args = 1..)]
         offers: Vec<PathBuf>,
     },
+    /// Turn real data into kairos files: merchants from OpenStreetMap, traces
+    /// from GPS logs. What is dropped is counted by reason on stderr.
+    Import {
+        #[command(subcommand)]
+        what: ImportCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Merchants (food and drink, shops, sights) from an OSM extract (.osm.pbf)
+    /// or a GeoJSON export (.geojson, .geojsonseq), as an offer file.
+    Osm {
+        /// The extract or export.
+        file: PathBuf,
+        /// The offer file to write (GeoJSON).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// A trace (JSON Lines, for `replay`) from a GPS log: CSV (id,time,geometry
+    /// or lat/lon columns), barefoot JSON or GPX.
+    Trace {
+        /// The GPS log.
+        file: PathBuf,
+        /// The trace file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Device name, or the prefix of `{device}-{track id}` when the log has
+        /// several tracks [default: the log's file name].
+        #[arg(long)]
+        device: Option<String>,
+        /// Shift the log so its first fix is at this RFC 3339 instant.
+        #[arg(long)]
+        start: Option<chrono::DateTime<chrono::FixedOffset>>,
+        /// A profile payload (JSON object) published per device at its first fix.
+        #[arg(long)]
+        profile: Option<String>,
+        /// A context payload (JSON object) published per device at its first fix.
+        #[arg(long)]
+        context: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -185,6 +226,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Import { what } => import(what),
         Command::Check { offers } => {
             let summary = kairos::check::check(&offers, &mut std::io::stdout().lock())?;
             Ok(if summary.errors > 0 {
@@ -194,6 +236,40 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+/// `kairos import ...`: the library does the work; counts go to stderr.
+fn import(what: ImportCommand) -> anyhow::Result<ExitCode> {
+    use kairos::import;
+    let mut stderr = std::io::stderr().lock();
+    match what {
+        ImportCommand::Osm { file, out } => {
+            let summary = import::import_merchants(&file, &out)?;
+            summary.report(&out.display().to_string(), &mut stderr)?;
+        }
+        ImportCommand::Trace {
+            file,
+            out,
+            device,
+            start,
+            profile,
+            context,
+        } => {
+            let options = import::TraceOptions {
+                device,
+                start,
+                profile: profile
+                    .map(|p| import::trace_log::json_object("--profile", &p))
+                    .transpose()?,
+                context: context
+                    .map(|c| import::trace_log::json_object("--context", &c))
+                    .transpose()?,
+            };
+            let summary = import::trace_log::import_file(&file, &out, &options)?;
+            summary.report(&out.display().to_string(), &mut stderr)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Loads offers for the engine: unusable features are warnings on stderr.

@@ -140,11 +140,7 @@ impl OpenAt for Direct {
 
 /// The offer's own time rules at arrival: validity dates and `when`.
 pub fn offer_holds_at(offer: &Offer, arrival: DateTime<Utc>, hours: &mut impl OpenAt) -> bool {
-    offer.is_valid_at(arrival)
-        && offer
-            .when
-            .as_ref()
-            .is_none_or(|w| hours.open_at(w, arrival))
+    offer.is_valid_at(arrival) && offer.when().is_none_or(|w| hours.open_at(w, arrival))
 }
 
 /// The merchant is open at arrival (no `opening_hours` means open; `unknown` is not open).

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use kairos::geodesy::{distance_m, LatLon, EARTH_RADIUS_M};
 use kairos::index::{FoodFilter, MerchantIndex};
 use kairos::offers::model::{FOOD_AMENITIES, FOOD_SHOPS};
-use kairos::offers::{Loader, Merchant, Offer, Tags, Title};
+use kairos::offers::{Loader, Merchant, Offer, Tags};
 use kairos::Catalog;
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -131,25 +131,16 @@ fn merchant(i: usize, location: LatLon, traits: &Traits) -> Merchant {
         .get("amenity")
         .is_some_and(|a| FOOD_AMENITIES.contains(&a))
         || tags.get("shop").is_some_and(|s| FOOD_SHOPS.contains(&s));
-    let name: Box<str> = format!("m{i}").into();
+    let name: std::sync::Arc<str> = format!("m{i}").into();
     Merchant {
-        id: name.clone(),
+        id: name.as_ref().into(),
         name: name.clone(),
         location,
         tags,
         is_food,
         timezone: chrono_tz::UTC,
         hours: None,
-        offers: vec![Offer {
-            id: "place".into(),
-            title: Title::Plain(name),
-            when: None,
-            valid_from: None,
-            valid_until: None,
-            audience: None,
-            radius_m: None,
-            is_food,
-        }],
+        offers: vec![Offer::place("place".into(), name, is_food)],
     }
 }
 

@@ -55,14 +55,26 @@ async fn start_serve(
     broker: BrokerChoice,
     clock: Clock,
 ) -> (JoinHandle<ServeSummary>, CancellationToken) {
+    start_serve_with(broker, clock, data("data/demo/offers.geojson"), |_| {}).await
+}
+
+/// Starts `serve` on `offers`, checked for changes every 50 ms.
+async fn start_serve_with(
+    broker: BrokerChoice,
+    clock: Clock,
+    offers: PathBuf,
+    configure: impl FnOnce(&mut Config),
+) -> (JoinHandle<ServeSummary>, CancellationToken) {
     let mut config = Config::default();
     config.serve.client_id = format!("kairos-test-{}", free_address().port());
+    config.serve.offers_poll_ms = 50;
+    configure(&mut config);
     let (ready, is_ready) = oneshot::channel();
     let stop = CancellationToken::new();
     let options = ServeOptions {
         config,
         broker,
-        offers: OfferSource::Paths(vec![data("data/demo/offers.geojson")]),
+        offers: OfferSource::Paths(vec![offers]),
         clock,
         ready: Some(ready),
     };
@@ -474,6 +486,128 @@ async fn a_recorded_live_session_replays_to_the_same_suggestions() {
     ] {
         assert_eq!(again[key], live[key], "{key}");
     }
+}
+
+/// A temporary offers file holding `text`.
+fn offers_file(name: &str, text: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!(
+        "kairos-offers-{}-{name}.geojson",
+        std::process::id()
+    ));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Publishes profile, context and the first position of the drive, then
+/// `ask`s until the answer is a suggestion (or the test timeout).
+async fn ask_until_suggested(
+    car: &AsyncClient,
+    answers: &mut mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+) -> serde_json::Value {
+    publish_drive(car, 3).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no suggestion in time"
+        );
+        car.publish("kairos/car-42/ask", QoS::AtLeastOnce, false, "{}")
+            .await
+            .unwrap();
+        let (_, answer) = next_json(answers).await;
+        if answer.get("none").is_none() {
+            return answer;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_swaps_in_offers_written_while_it_runs() {
+    let listen = free_address();
+    let file = offers_file("reload", r#"{"type": "FeatureCollection", "features": []}"#);
+    let (server, stop) = start_serve_with(
+        BrokerChoice::Embedded(listen),
+        lunchtime_clock(),
+        file.clone(),
+        |_| {},
+    )
+    .await;
+    let (car, mut answers) = test_client(listen).await;
+    publish_drive(&car, 3).await;
+    car.publish("kairos/car-42/ask", QoS::AtLeastOnce, false, "{}")
+        .await
+        .unwrap();
+    assert_eq!(next_json(&mut answers).await.1["none"], "nothing_fits");
+    std::fs::write(
+        &file,
+        std::fs::read_to_string(data("data/demo/offers.geojson")).unwrap(),
+    )
+    .unwrap();
+    let suggestion = ask_until_suggested(&car, &mut answers).await;
+    assert_eq!(suggestion["offer"]["id"], "lunch-gf", "{suggestion}");
+    stop.cancel();
+    tokio::time::timeout(WAIT, server).await.unwrap().unwrap();
+    let _ = std::fs::remove_file(&file);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offer_file_that_fails_to_load_leaves_the_previous_set_in_service() {
+    let listen = free_address();
+    let file = offers_file(
+        "broken",
+        &std::fs::read_to_string(data("data/demo/offers.geojson")).unwrap(),
+    );
+    let (server, stop) = start_serve_with(
+        BrokerChoice::Embedded(listen),
+        lunchtime_clock(),
+        file.clone(),
+        |_| {},
+    )
+    .await;
+    let (car, mut answers) = test_client(listen).await;
+    std::fs::write(&file, "{ this is not JSON").unwrap();
+    // Several polls go by with the broken file in place.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let suggestion = ask_until_suggested(&car, &mut answers).await;
+    assert_eq!(suggestion["offer"]["id"], "lunch-gf", "{suggestion}");
+    stop.cancel();
+    tokio::time::timeout(WAIT, server).await.unwrap().unwrap();
+    let _ = std::fs::remove_file(&file);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owntracks_phone_location_gets_the_seed_suggestion() {
+    let listen = free_address();
+    let (server, stop) = start_serve_with(
+        BrokerChoice::Embedded(listen),
+        lunchtime_clock(),
+        data("data/demo/offers.geojson"),
+        |c| c.serve.owntracks = true,
+    )
+    .await;
+    let (phone, mut answers) = test_client(listen).await;
+    for (_, topic, payload) in drive().into_iter().take(2) {
+        let topic = topic.replace("car-42", "anna-phone");
+        let retain = topic.ends_with("/profile");
+        phone
+            .publish(topic, QoS::AtLeastOnce, retain, payload)
+            .await
+            .unwrap();
+    }
+    // The drive's first position as OwnTracks sends it: 25 m/s is 90 km/h;
+    // tst 1784116500 is 2026-07-15T11:55:00Z, the lunchtime clock's start.
+    let location = r#"{"_type":"location","lat":45.9125,"lon":6.13,"cog":150,"vel":90,"acc":10,"tst":1784116500,"tid":"ap"}"#;
+    phone
+        .publish("owntracks/anna/phone", QoS::AtLeastOnce, false, location)
+        .await
+        .unwrap();
+    let (topic, suggestion) = next_json(&mut answers).await;
+    assert_eq!(topic, "kairos/anna-phone/suggestion");
+    assert_eq!(suggestion["offer"]["id"], "lunch-gf", "{suggestion}");
+    assert_eq!(suggestion["side"], "right");
+    stop.cancel();
+    tokio::time::timeout(WAIT, server).await.unwrap().unwrap();
 }
 
 #[test]

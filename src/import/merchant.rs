@@ -72,7 +72,9 @@ pub fn merchant_kind(
     shop: Option<&str>,
     tourism: Option<&str>,
 ) -> Option<Kind> {
-    let given = |v: Option<&str>| v.map(str::trim).filter(|v| !v.is_empty());
+    fn given(v: Option<&str>) -> Option<&str> {
+        v.map(str::trim).filter(|v| !v.is_empty())
+    }
     if given(amenity).is_some_and(|a| FOOD_AND_DRINK.contains(&a)) {
         Some(Kind::FoodAndDrink)
     } else if given(shop).is_some_and(|s| !NOT_A_SHOP.contains(&s)) {
@@ -211,7 +213,9 @@ impl<W: Write> MerchantSink<W> {
             (_, Value::String(s)) if s.trim().is_empty() => "empty value",
             ("offers", _) => "offers (not an OSM tag)",
             (_, Value::Array(_) | Value::Object(_)) => "not a string, number or boolean",
-            ("timezone", Value::String(zone)) if timezone_named(zone).is_some() => return Some(value),
+            ("timezone", Value::String(zone)) if timezone_named(zone).is_some() => {
+                return Some(value)
+            }
             ("timezone", _) => "timezone not an IANA zone name",
             ("opening_hours", Value::String(text))
                 if self.hours.parse(text, &self.locality).is_ok() =>

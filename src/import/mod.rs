@@ -30,6 +30,28 @@ use std::path::{Path, PathBuf};
 pub use merchant::MerchantSummary;
 pub use trace_log::{TraceOptions, TraceSummary};
 
+/// Imports the merchants of `input` into the offer file `out`: an OSM extract
+/// (`.pbf`) or a GeoJSON export (`.geojson`, `.json`, `.geojsonseq`), by extension.
+pub fn import_merchants(input: &Path, out: &Path) -> Result<MerchantSummary, ImportError> {
+    let name = input
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    if name.ends_with(".pbf") {
+        osm::import_file(input, out)
+    } else if [".geojson", ".json", ".geojsonseq", ".geojsonl", ".geojsons"]
+        .iter()
+        .any(|e| name.ends_with(e))
+    {
+        geojson::import_file(input, out)
+    } else {
+        Err(ImportError::format(
+            input,
+            "not an OSM extract (.osm.pbf) or GeoJSON export (.geojson, .geojsonseq)",
+        ))
+    }
+}
+
 /// An input that cannot be imported at all, or an output that cannot be written.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {

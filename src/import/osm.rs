@@ -34,11 +34,9 @@ struct PendingWay {
 }
 
 /// Imports the merchants of a PBF extract into `out` (a sink over the offer file).
-pub fn import_pbf<W: Write>(
-    path: &Path,
-    out: &mut MerchantSink<W>,
-) -> Result<(), ImportError> {
-    let pbf_error = |e: osmpbf::Error| ImportError::format(path, format!("not a readable OSM PBF file: {e}"));
+pub fn import_pbf<W: Write>(path: &Path, out: &mut MerchantSink<W>) -> Result<(), ImportError> {
+    let pbf_error =
+        |e: osmpbf::Error| ImportError::format(path, format!("not a readable OSM PBF file: {e}"));
     let mut written: std::io::Result<()> = Ok(());
     let mut ways = Vec::new();
     let mut needed = HashSet::new();
@@ -169,7 +167,9 @@ fn way_centroid(refs: &[i64], coords: &HashMap<i64, Coord<f64>>) -> Option<LatLo
         None
     };
     centroid
-        .or_else(|| MultiPoint::from(points.into_iter().map(Point::from).collect::<Vec<_>>()).centroid())
+        .or_else(|| {
+            MultiPoint::from(points.into_iter().map(Point::from).collect::<Vec<_>>()).centroid()
+        })
         .map(|p| LatLon::new(p.y(), p.x()))
 }
 
@@ -189,7 +189,10 @@ mod tests {
         ]
         .into();
         let c = way_centroid(&[1, 5, 2, 3, 4, 1], &coords).unwrap();
-        assert!((c.lat - 1.0).abs() < 1e-9 && (c.lon - 1.0).abs() < 1e-9, "{c:?}");
+        assert!(
+            (c.lat - 1.0).abs() < 1e-9 && (c.lon - 1.0).abs() < 1e-9,
+            "{c:?}"
+        );
     }
 
     #[test]

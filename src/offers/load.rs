@@ -18,7 +18,9 @@ use serde_json::{Map, Value};
 
 use super::audience::Audience;
 use super::hours::{mentions_public_holidays, public_holidays_at, HoursParser, Locality};
-use super::model::{Merchant, Offer, Tags, Title, ValidUntil, FOOD_AMENITIES, FOOD_SHOPS};
+use super::model::{
+    Merchant, Offer, OfferTerms, Tags, Title, ValidUntil, FOOD_AMENITIES, FOOD_SHOPS,
+};
 use super::zone::{timezone_at, timezone_named};
 use crate::geodesy::LatLon;
 
@@ -264,10 +266,8 @@ impl Loader {
             None => None,
         };
 
-        let name: Box<str> = match props.get("name") {
-            Some(Value::String(n)) if !n.trim().is_empty() => n.as_str().into(),
-            _ => id.as_str().into(),
-        };
+        // The name shares the `name` tag's string.
+        let name: Arc<str> = tags.shared("name").unwrap_or_else(|| id.as_str().into());
         let is_food = tags
             .get("amenity")
             .is_some_and(|a| FOOD_AMENITIES.contains(&a))
@@ -282,16 +282,7 @@ impl Loader {
         }
 
         let offers = match offers_json {
-            None => vec![Offer {
-                id: "place".into(),
-                title: Title::Plain(name.clone()),
-                when: None,
-                valid_from: None,
-                valid_until: None,
-                audience: None,
-                radius_m: None,
-                is_food,
-            }],
+            None => vec![Offer::place(self.intern("place"), name.clone(), is_food)],
             Some(Value::Array(items)) => offers(items, &locality, is_food, &mut self.hours, notes),
             Some(_) => return Err("`offers` is not an array".into()),
         };
@@ -320,11 +311,18 @@ impl Loader {
                 Value::Bool(b) => b.to_string(),
                 _ => continue,
             };
-            pairs.push((self.intern(key), self.intern(&text)));
+            let value = if is_unique_per_place(key) {
+                Arc::from(text)
+            } else {
+                self.intern(&text)
+            };
+            pairs.push((self.intern(key), value));
         }
         Tags::new(pairs)
     }
 
+    /// One shared copy of a string that many merchants repeat (keys, `amenity`
+    /// values, common `opening_hours`...).
     fn intern(&mut self, s: &str) -> Arc<str> {
         if let Some(shared) = self.strings.get(s) {
             return shared.clone();
@@ -333,6 +331,16 @@ impl Loader {
         self.strings.insert(shared.clone());
         shared
     }
+}
+
+/// Tags whose values are (nearly) unique to each place: not worth interning.
+fn is_unique_per_place(key: &str) -> bool {
+    matches!(
+        key,
+        "name" | "phone" | "website" | "email" | "ref" | "description"
+    ) || key.starts_with("name:")
+        || key.starts_with("addr:")
+        || key.starts_with("contact:")
 }
 
 /// The files a path stands for: itself, or a folder's `.geojson` files sorted by name.
@@ -482,7 +490,7 @@ fn offer(
     notes: &mut Vec<(Severity, String)>,
 ) -> Result<Offer, String> {
     let item = item.as_object().ok_or("not an object")?;
-    let id: Box<str> = match item.get("id") {
+    let id: Arc<str> = match item.get("id") {
         Some(Value::String(s)) if !s.trim().is_empty() => s.as_str().into(),
         Some(Value::Number(n)) => n.to_string().into(),
         _ => return Err("no id".into()),
@@ -549,15 +557,23 @@ fn offer(
         },
     };
     let is_food = at_food_place || audience.as_ref().is_some_and(Audience::wants_hungry);
-    Ok(Offer {
-        id,
-        title,
+    let terms = OfferTerms {
         when,
         valid_from,
         valid_until,
         audience,
         radius_m,
+    };
+    let has_terms = terms.when.is_some()
+        || terms.valid_from.is_some()
+        || terms.valid_until.is_some()
+        || terms.audience.is_some()
+        || terms.radius_m.is_some();
+    Ok(Offer {
+        id,
+        title,
         is_food,
+        terms: has_terms.then(|| Box::new(terms)),
     })
 }
 

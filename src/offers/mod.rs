@@ -13,4 +13,4 @@ pub mod zone;
 pub use audience::{Audience, Condition};
 pub use hours::{Hours, HoursState};
 pub use load::{offer_files, LoadError, Loader, Problem, Severity};
-pub use model::{Merchant, Offer, Tags, Title, ValidUntil};
+pub use model::{Merchant, Offer, OfferTerms, Tags, Title, ValidUntil};

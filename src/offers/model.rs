@@ -24,17 +24,25 @@ pub const FOOD_SHOPS: &[&str] = &["bakery", "pastry", "deli", "confectionery"];
 
 /// OSM tags of a merchant, `key=value`, with strings shared across merchants.
 #[derive(Debug, Clone, Default)]
-pub struct Tags(Vec<(Arc<str>, Arc<str>)>);
+pub struct Tags(Box<[(Arc<str>, Arc<str>)]>);
 
 impl Tags {
     /// Tags from pairs, in the order given.
     pub fn new(pairs: Vec<(Arc<str>, Arc<str>)>) -> Self {
-        Self(pairs)
+        Self(pairs.into_boxed_slice())
     }
 
     /// The value of `key`, if tagged.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0.iter().find(|(k, _)| &**k == key).map(|(_, v)| &**v)
+    }
+
+    /// The value of `key` as its shared string.
+    pub fn shared(&self, key: &str) -> Option<Arc<str>> {
+        self.0
+            .iter()
+            .find(|(k, _)| &**k == key)
+            .map(|(_, v)| v.clone())
     }
 
     /// True when `key` holds `value`, either exactly or as one item of a `;`-list.
@@ -55,7 +63,7 @@ pub struct Merchant {
     /// Unique id across everything loaded.
     pub id: Box<str>,
     /// Display name (`name`, else the id).
-    pub name: Box<str>,
+    pub name: Arc<str>,
     /// Where it is (a polygon's centroid).
     pub location: LatLon,
     /// OSM tags.
@@ -85,9 +93,9 @@ impl Merchant {
 #[derive(Debug, Clone)]
 pub enum Title {
     /// The same text in every language.
-    Plain(Box<str>),
+    Plain(Arc<str>),
     /// Language code → text, in file order.
-    Translated(Vec<(Box<str>, Box<str>)>),
+    Translated(Box<[(Box<str>, Box<str>)]>),
 }
 
 impl Title {
@@ -115,13 +123,10 @@ pub enum ValidUntil {
     Before(DateTime<Utc>),
 }
 
-/// One offer of a merchant.
-#[derive(Debug, Clone)]
-pub struct Offer {
-    /// Unique within its merchant.
-    pub id: Box<str>,
-    /// What the person reads.
-    pub title: Title,
+/// An offer's conditions beyond the place itself; most merchants (the implicit
+/// `place` offer) have none, so they live behind one pointer.
+#[derive(Debug, Clone, Default)]
+pub struct OfferTerms {
     /// When the offer itself holds (OSM `opening_hours` syntax).
     pub when: Option<Arc<Hours>>,
     /// First instant of validity.
@@ -132,15 +137,61 @@ pub struct Offer {
     pub audience: Option<Audience>,
     /// The farthest this offer may be suggested from.
     pub radius_m: Option<f64>,
+}
+
+/// One offer of a merchant.
+#[derive(Debug, Clone)]
+pub struct Offer {
+    /// Unique within its merchant.
+    pub id: Arc<str>,
+    /// What the person reads.
+    pub title: Title,
     /// A food offer: at a food place, or its audience asks `hungry: true`.
     pub is_food: bool,
+    /// Its conditions, if any.
+    pub terms: Option<Box<OfferTerms>>,
 }
 
 impl Offer {
+    /// The implicit offer of a merchant without `offers`: the place itself.
+    pub fn place(id: Arc<str>, name: Arc<str>, is_food: bool) -> Self {
+        Self {
+            id,
+            title: Title::Plain(name),
+            is_food,
+            terms: None,
+        }
+    }
+
+    /// When the offer itself holds.
+    pub fn when(&self) -> Option<&Arc<Hours>> {
+        self.terms.as_ref()?.when.as_ref()
+    }
+
+    /// Conditions on the device.
+    pub fn audience(&self) -> Option<&Audience> {
+        self.terms.as_ref()?.audience.as_ref()
+    }
+
+    /// The farthest this offer may be suggested from.
+    pub fn radius_m(&self) -> Option<f64> {
+        self.terms.as_ref()?.radius_m
+    }
+
+    /// True when the offer has time conditions of its own (`when` or dates).
+    pub fn has_time_terms(&self) -> bool {
+        self.terms
+            .as_ref()
+            .is_some_and(|t| t.when.is_some() || t.valid_from.is_some() || t.valid_until.is_some())
+    }
+
     /// True when the offer is valid at `t` by its dates.
     pub fn is_valid_at(&self, t: DateTime<Utc>) -> bool {
-        let started = self.valid_from.is_none_or(|from| t >= from);
-        let not_ended = match self.valid_until {
+        let Some(terms) = &self.terms else {
+            return true;
+        };
+        let started = terms.valid_from.is_none_or(|from| t >= from);
+        let not_ended = match terms.valid_until {
             None => true,
             Some(ValidUntil::Through(end)) => t <= end,
             Some(ValidUntil::Before(end)) => t < end,

@@ -13,6 +13,7 @@
 //! - [`clock`]: where receive times come from (system, or the demo's timeline).
 //! - [`demo`]: `kairos demo`, the seed example over real MQTT.
 //! - [`record`]: `kairos record`, inputs written as a trace file.
+//! - [`owntracks`]: OwnTracks locations read as positions (`serve.owntracks`).
 //!
 //! Shutdown is a future passed in: when it completes, intake stops (the edge
 //! stops handing on inputs, the watcher stops), the engine finishes the inputs
@@ -24,6 +25,7 @@ pub mod clock;
 pub mod demo;
 pub mod mqtt;
 pub mod offers;
+pub mod owntracks;
 pub mod record;
 
 use std::future::Future;
@@ -246,7 +248,15 @@ pub async fn serve(
         eventloop,
         mqtt::Edge {
             client: client.clone(),
-            filters: vec![format!("{}/+/+", config.engine.prefix)],
+            filters: std::iter::once(format!("{}/+/+", config.engine.prefix))
+                .chain(
+                    config
+                        .serve
+                        .owntracks
+                        .then(|| owntracks::FILTER.to_string()),
+                )
+                .collect(),
+            prefix: config.engine.prefix.clone(),
             clock: clock.clone(),
             counters: counters.clone(),
             intake: intake.clone(),

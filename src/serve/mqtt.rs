@@ -23,7 +23,7 @@ use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS,
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::{Clock, Counters, ServeError, ToEngine};
+use super::{owntracks, Clock, Counters, ServeError, ToEngine};
 use crate::config::ServeConfig;
 use crate::output::Publish;
 
@@ -128,6 +128,8 @@ pub struct Received {
 pub(crate) struct Edge {
     pub client: AsyncClient,
     pub filters: Vec<String>,
+    /// The topic prefix (OwnTracks locations are mapped under it).
+    pub prefix: String,
     pub clock: Clock,
     pub counters: Arc<Counters>,
     /// Cancelled: stop handing inputs on (the loop keeps running to flush).
@@ -177,10 +179,21 @@ pub(crate) async fn run_edge(
             Ok(Event::Incoming(Packet::Publish(publish))) => {
                 let Some(sender) = &inputs else { continue };
                 edge.counters.received.fetch_add(1, Ordering::Relaxed);
-                let received = Received {
-                    topic: publish.topic,
-                    payload: publish.payload.to_vec(),
-                    at: edge.clock.now(),
+                let at = edge.clock.now();
+                let received = if publish.topic.starts_with("owntracks/") {
+                    let Some((topic, payload)) =
+                        owntracks::to_position(&edge.prefix, &publish.topic, &publish.payload)
+                    else {
+                        tracing::debug!(topic = %publish.topic, "not an OwnTracks location; ignored");
+                        continue;
+                    };
+                    Received { topic, payload, at }
+                } else {
+                    Received {
+                        topic: publish.topic,
+                        payload: publish.payload.to_vec(),
+                        at,
+                    }
                 };
                 let topic = received.topic.clone();
                 match sender.try_send(ToEngine::Input(received)) {
