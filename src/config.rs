@@ -62,6 +62,14 @@ pub struct ServeConfig {
     pub username: String,
     /// Broker password; empty for none.
     pub password: String,
+    /// CA certificates (PEM) trusted for `mqtts://`; empty: the system's store.
+    pub ca_file: String,
+    /// Client certificate chain (PEM) for `mqtts://`; empty for none.
+    pub client_cert: String,
+    /// The client certificate's private key (PEM); empty for none.
+    pub client_key: String,
+    /// Where the Prometheus endpoint listens (`HOST:PORT`); empty: no endpoint.
+    pub metrics: String,
     /// MQTT client id.
     pub client_id: String,
     /// Capacity of each channel between the edge tasks and the engine.
@@ -158,6 +166,17 @@ impl Config {
                     .into(),
             );
         }
+        if s.client_cert.is_empty() != s.client_key.is_empty() {
+            return Err(
+                "serve.client_cert and serve.client_key go together: give both or neither".into(),
+            );
+        }
+        if !s.metrics.is_empty() && s.metrics.parse::<std::net::SocketAddr>().is_err() {
+            return Err(format!(
+                "serve.metrics must be HOST:PORT (e.g. 127.0.0.1:9464), not {:?}",
+                s.metrics
+            ));
+        }
         if s.max_packet_bytes <= e.max_payload_bytes {
             return Err(
                 "serve.max_packet_bytes must be larger than engine.max_payload_bytes".into(),
@@ -200,6 +219,10 @@ mod tests {
         assert!(Config::from_toml("[serve]\nchannel_capacity = 0\n", "t").is_err());
         assert!(Config::from_toml("[serve]\nlisten = \"nowhere\"\n", "t").is_err());
         assert!(Config::from_toml("[serve]\nmax_packet_bytes = 100\n", "t").is_err());
+        assert!(Config::from_toml("[serve]\nclient_cert = \"c.pem\"\n", "t").is_err());
+        assert!(Config::from_toml("[serve]\nmetrics = \"nowhere\"\n", "t").is_err());
+        let c = Config::from_toml("[serve]\nmetrics = \"127.0.0.1:9464\"\n", "t").unwrap();
+        assert_eq!(c.serve.metrics, "127.0.0.1:9464");
     }
 
     #[test]

@@ -35,6 +35,8 @@
 //! - [`import`]: real data into kairos's files: merchants from an OSM extract
 //!   (`.osm.pbf`) or GeoJSON export as an offer file, and a trace from a GPS log
 //!   (CSV, barefoot JSON, GPX), with what was dropped counted by reason.
+//! - [`gen`]: benchmark load at any scale: real city sets tiled over many
+//!   European city centres, and devices' drives as a trace.
 
 #![warn(missing_docs)]
 
@@ -44,6 +46,7 @@ pub mod config;
 pub mod decide;
 pub mod device;
 pub mod engine;
+pub mod gen;
 pub mod geodesy;
 pub mod import;
 pub mod index;

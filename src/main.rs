@@ -20,7 +20,7 @@ use kairos::{Catalog, Config, Engine};
     version,
     about,
     after_help = "Exit codes: 0 success; 1 `check` found problems; 2 bad usage, an unreadable file, \
-or a broker that cannot be used (port taken, bad URL).\n\
+or a broker that cannot be used (port taken, bad URL, credentials or certificate refused).\n\
 Logging (serve, demo, record) goes to stderr; set RUST_LOG to change it (e.g. RUST_LOG=kairos=debug; the embedded broker logs as rumqttd, off by default)."
 )]
 struct Cli {
@@ -36,7 +36,9 @@ enum Command {
         /// Configuration file (TOML); see `[serve]` in the defaults.
         #[arg(long)]
         config: Option<PathBuf>,
-        /// Use this broker instead of the embedded one: mqtt://HOST:PORT.
+        /// Use this broker instead of the embedded one: mqtt://HOST:PORT, or
+        /// mqtts://HOST:PORT for TLS (CA and client certificate in `[serve]`).
+        /// Credentials: KAIROS_BROKER_USERNAME / KAIROS_BROKER_PASSWORD.
         #[arg(long, conflicts_with = "listen")]
         broker: Option<String>,
         /// Where the embedded broker listens [default: 127.0.0.1:1883].
@@ -45,6 +47,9 @@ enum Command {
         /// Offer file or folder of .geojson files (repeatable); reloaded when they change.
         #[arg(long, num_args = 1..)]
         offers: Vec<PathBuf>,
+        /// Serve Prometheus metrics on this address (HOST:PORT), e.g. 127.0.0.1:9464.
+        #[arg(long)]
+        metrics: Option<SocketAddr>,
     },
     /// The seed example, live: embedded broker, bundled offers, the demo car
     /// driven over real MQTT; prints each suggestion and exits.
@@ -56,7 +61,7 @@ enum Command {
     /// Subscribe to the input topics of a broker and write what arrives as a
     /// trace file (for `replay`). Runs until SIGINT/SIGTERM.
     Record {
-        /// The broker: mqtt://HOST:PORT.
+        /// The broker: mqtt://HOST:PORT or mqtts://HOST:PORT.
         #[arg(long)]
         broker: String,
         /// The trace file to write.
@@ -92,6 +97,30 @@ enum Command {
     Import {
         #[command(subcommand)]
         what: ImportCommand,
+    },
+    /// Benchmark load from real data: merchants tiled from real city sets over
+    /// many European city centres (real density, fresh ids), and devices'
+    /// drives as a trace. Writes DIR/offers.geojson and DIR/trace.jsonl.
+    Generate {
+        /// How many merchants.
+        #[arg(long)]
+        merchants: usize,
+        /// How many devices drive.
+        #[arg(long, default_value_t = 1000)]
+        devices: usize,
+        /// How many position events, over all devices.
+        #[arg(long, default_value_t = 100_000)]
+        events: usize,
+        /// The folder to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Same seed, same files.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Real merchant sets: .osm.pbf extracts or offer files (repeatable)
+        /// [default: ../shared/data/osm/*.osm.pbf].
+        #[arg(long, num_args = 1..)]
+        from: Vec<PathBuf>,
     },
 }
 
@@ -147,11 +176,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             broker,
             listen,
             offers,
+            metrics,
         } => {
             init_logging("info,rumqttd=off");
             let mut config = load_config(config.as_deref())?;
             if let Some(listen) = listen {
                 config.serve.listen = listen;
+            }
+            if let Some(metrics) = metrics {
+                config.serve.metrics = metrics.to_string();
             }
             let mut options = ServeOptions::new(config, OfferSource::Paths(offers));
             if let Some(url) = broker {
@@ -227,6 +260,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Import { what } => import(what),
+        Command::Generate {
+            merchants,
+            devices,
+            events,
+            out,
+            seed,
+            from,
+        } => {
+            let from = if from.is_empty() {
+                kairos::gen::default_sources(std::path::Path::new("../shared/data/osm"))
+            } else {
+                from
+            };
+            let mut options = kairos::gen::GenerateOptions::new(from, merchants, devices, events);
+            options.seed = seed;
+            let summary = kairos::gen::generate(&options, &out)?;
+            summary.report(&out, &mut std::io::stderr().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Check { offers } => {
             let summary = kairos::check::check(&offers, &mut std::io::stdout().lock())?;
             Ok(if summary.errors > 0 {

@@ -111,18 +111,23 @@ async fn forget_and_purge_leave_no_bytes_of_the_device_in_the_file() {
             .unwrap(),
     );
     store.delete("car-1").await.unwrap();
-    // The purge compacts the file after deleting car-2's empty... nothing:
-    // make it delete something so it compacts.
+    // A purge that deletes something (car-2, emptied) also compacts the file.
     let mut empty = store.load("car-2").await.unwrap().unwrap();
     empty.0 = PersistedDevice::default();
-    saved(store.save_if("car-2", &empty.0, Some(empty.1)).await.unwrap());
-    let purged = store.purge_expired(at(0), Duration::days(90)).await.unwrap();
+    saved(
+        store
+            .save_if("car-2", &empty.0, Some(empty.1))
+            .await
+            .unwrap(),
+    );
+    let purged = store
+        .purge_expired(at(0), Duration::days(90))
+        .await
+        .unwrap();
     assert_eq!(purged.deleted, 1);
     drop(store);
     let bytes = std::fs::read(&path).unwrap();
-    let found = bytes
-        .windows(marker.len())
-        .any(|w| w == marker.as_bytes());
+    let found = bytes.windows(marker.len()).any(|w| w == marker.as_bytes());
     assert!(!found, "a forgotten record's bytes are still in the file");
 }
 
@@ -165,7 +170,7 @@ async fn a_corrupt_file_is_a_clear_error_at_open() {
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
     std::fs::write(&garbage, &noise).unwrap();
-    let err = RedbStore::open(&garbage).await.err().expect("refused");
+    let err = RedbStore::open(&garbage).await.expect_err("refused");
     assert!(matches!(err, StoreError::Open { .. }), "{err}");
     assert!(err.to_string().contains("garbage.redb"), "{err}");
     assert_eq!(std::fs::read(&garbage).unwrap(), noise, "left untouched");
@@ -189,7 +194,7 @@ async fn a_corrupt_file_is_a_clear_error_at_open() {
         .expect("the record is stored as JSON");
     bytes[at_marker..at_marker + 8].copy_from_slice(b"XXXXXXXX");
     std::fs::write(&path, &bytes).unwrap();
-    let err = RedbStore::open(&path).await.err().expect("refused");
+    let err = RedbStore::open(&path).await.expect_err("refused");
     assert!(err.to_string().contains("corrupt"), "{err}");
 }
 
@@ -200,10 +205,9 @@ async fn an_unwritable_location_is_a_clear_error_at_open() {
     std::fs::write(&file, b"x").unwrap();
     let err = RedbStore::open(&file.join("state.redb"))
         .await
-        .err()
-        .expect("a file cannot hold a folder");
+        .expect_err("a file cannot hold a folder");
     assert!(matches!(err, StoreError::Open { .. }), "{err}");
-    let err = RedbStore::open(dir.path()).await.err().expect("a folder");
+    let err = RedbStore::open(dir.path()).await.expect_err("a folder");
     assert!(err.to_string().contains("folder"), "{err}");
 }
 
@@ -212,7 +216,7 @@ async fn a_file_already_open_is_refused_with_a_hint() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.redb");
     let _first = RedbStore::open(&path).await.unwrap();
-    let err = RedbStore::open(&path).await.err().expect("locked");
+    let err = RedbStore::open(&path).await.expect_err("locked");
     assert!(err.to_string().contains("already open"), "{err}");
 }
 

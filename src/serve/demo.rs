@@ -99,12 +99,13 @@ pub async fn demo(listen: Option<SocketAddr>, out: &mut impl Write) -> Result<us
     let address = mqtt::BrokerAddress {
         host: listen.ip().to_string(),
         port: listen.port(),
+        tls: false,
     };
     let (car, mut car_loop) = mqtt::client(mqtt::client_options(
         "kairos-demo-car",
         &address,
         &config.serve,
-    ));
+    )?);
     let (answers_tx, mut answers) = mpsc::channel::<(String, Vec<u8>)>(256);
     let (subscribed_tx, subscribed) = oneshot::channel();
     let car_done = CancellationToken::new();

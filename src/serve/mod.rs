@@ -14,6 +14,8 @@
 //! - [`demo`]: `kairos demo`, the seed example over real MQTT.
 //! - [`record`]: `kairos record`, inputs written as a trace file.
 //! - [`owntracks`]: OwnTracks locations read as positions (`serve.owntracks`).
+//! - [`tls`]: the rustls configuration for `mqtts://` brokers.
+//! - [`metrics`]: the Prometheus endpoint (`--metrics`) and what it counts.
 //!
 //! Shutdown is a future passed in: when it completes, intake stops (the edge
 //! stops handing on inputs, the watcher stops), the engine finishes the inputs
@@ -23,10 +25,12 @@
 pub mod broker;
 pub mod clock;
 pub mod demo;
+pub mod metrics;
 pub mod mqtt;
 pub mod offers;
 pub mod owntracks;
 pub mod record;
+pub mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -75,6 +79,18 @@ pub enum ServeError {
         /// The URL as given.
         url: String,
         /// Why.
+        detail: String,
+    },
+    /// The TLS settings cannot be used (certificate files, key).
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The broker answered but refused kairos (credentials, certificate):
+    /// retrying would not help, so `serve` stops with this.
+    #[error("broker {broker} refused the connection: {detail}")]
+    BrokerRefused {
+        /// The broker, as `mqtt(s)://host:port`.
+        broker: String,
+        /// Why, and what to check.
         detail: String,
     },
     /// The offer files cannot be read at all.
@@ -149,6 +165,8 @@ pub struct Counters {
     pub overloaded: AtomicU64,
     /// Messages published.
     pub published: AtomicU64,
+    /// The same events and more, for the Prometheus endpoint.
+    pub metrics: metrics::ServeMetrics,
 }
 
 /// What a `serve` run went through.
@@ -201,6 +219,7 @@ pub async fn broker_address(
             Ok(BrokerAddress {
                 host: addr.ip().to_string(),
                 port: addr.port(),
+                tls: false,
             })
         }
     }
@@ -221,6 +240,12 @@ pub async fn serve(
     // The broker first: a taken port is the most common mistake, and its
     // one-line answer should not wait for (or follow) the offers' warnings.
     let address = broker_address(&broker, &config).await?;
+    let _exporter = match config.serve.metrics.as_str() {
+        "" => None,
+        addr => Some(metrics::start(addr.parse().map_err(|_| {
+            ServeError::Other(format!("serve.metrics {addr:?} is not HOST:PORT"))
+        })?)?),
+    };
     let catalog = match &offers {
         OfferSource::Loaded(catalog) => catalog.clone(),
         OfferSource::Paths(paths) => {
@@ -233,10 +258,12 @@ pub async fn serve(
     };
     tracing::info!(merchants = catalog.len(), "offers loaded");
     tracing::info!(broker = %address, "connecting");
-    let options = mqtt::client_options(&config.serve.client_id, &address, &config.serve);
+    let options = mqtt::client_options(&config.serve.client_id, &address, &config.serve)?;
     let (client, eventloop) = mqtt::client(options);
 
     let counters = Arc::new(Counters::default());
+    counters.metrics.merchants(catalog.len());
+    let (refused, is_refused) = oneshot::channel();
     let intake = CancellationToken::new();
     let stop = CancellationToken::new();
     let capacity = config.serve.channel_capacity;
@@ -262,6 +289,7 @@ pub async fn serve(
             intake: intake.clone(),
             stop: stop.clone(),
             ready,
+            refused: Some(refused),
         },
         to_engine.clone(),
     ));
@@ -290,7 +318,21 @@ pub async fn serve(
     ));
     tracker.close();
 
-    shutdown.await;
+    // A broker that refuses kairos before it ever connected (credentials,
+    // certificate) is a configuration error: stop with it instead of retrying.
+    let refusal = tokio::select! {
+        () = shutdown => None,
+        Ok(detail) = is_refused => Some(detail),
+    };
+    if let Some(detail) = refusal {
+        intake.cancel();
+        stop.cancel();
+        tracker.wait().await;
+        return Err(ServeError::BrokerRefused {
+            broker: address.to_string(),
+            detail,
+        });
+    }
     tracing::info!("stopping: finishing the inputs received and flushing publishes");
     intake.cancel();
     let _ = publisher.await;
@@ -322,24 +364,36 @@ async fn run_engine(
             message = inbox.recv() => message,
             _ = sweep.tick() => {
                 engine.sweep(clock.now());
+                counters.metrics.devices(engine.device_count());
                 continue;
             }
         };
         match message {
             None => break,
-            Some(ToEngine::Catalog(catalog)) => engine.set_catalog(catalog),
+            Some(ToEngine::Catalog(catalog)) => {
+                engine.set_catalog(catalog);
+                counters.metrics.merchants(engine.catalog().len());
+            }
             Some(ToEngine::Input(received)) => {
                 counters.stepped.fetch_add(1, Ordering::Relaxed);
                 let at = Stamp::from_utc(received.at);
-                for output in engine.step(&received.topic, &received.payload, &at) {
+                let started = std::time::Instant::now();
+                let produced = engine.step(&received.topic, &received.payload, &at);
+                let took = started.elapsed();
+                counters
+                    .metrics
+                    .stepped(&received.topic, took, engine.device_count());
+                for output in produced {
                     match output {
                         Output::Publish(publish) => {
+                            counters.metrics.output(&publish.body);
                             if outputs.send(publish).await.is_err() {
                                 tracing::error!("publisher gone; output lost");
                             }
                         }
                         Output::Dropped { topic, reason } => {
                             counters.dropped.fetch_add(1, Ordering::Relaxed);
+                            counters.metrics.dropped();
                             tracing::debug!(%topic, reason, "input dropped");
                         }
                     }

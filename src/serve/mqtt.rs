@@ -13,13 +13,22 @@
 //! channel and a publisher waiting on rumqttc's request queue would wait on each
 //! other for ever. An input that finds the engine's channel full is dropped,
 //! logged and counted (`overloaded`) instead.
+//!
+//! kairos speaks MQTT 3.1.1, which every broker offers; it needs nothing from
+//! MQTT 5 (see docs/serve.md). A broker that answers but refuses kairos
+//! before the first connection succeeds (credentials, certificate) is reported
+//! once through [`Edge::refused`] and ends the run: retrying cannot fix a
+//! configuration. After a first success, every error is retried.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS, SubscribeFilter};
+use rumqttc::{
+    AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, MqttOptions, Outgoing,
+    Packet, QoS, SubscribeFilter, Transport,
+};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -41,32 +50,42 @@ pub struct BrokerAddress {
     pub host: String,
     /// TCP port.
     pub port: u16,
+    /// Over TLS (`mqtts://`).
+    pub tls: bool,
 }
 
 impl std::fmt::Display for BrokerAddress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "mqtt://{}:{}", self.host, self.port)
+        let scheme = if self.tls { "mqtts" } else { "mqtt" };
+        if self.host.contains(':') {
+            write!(f, "{scheme}://[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{scheme}://{}:{}", self.host, self.port)
+        }
     }
 }
 
-/// Reads `mqtt://host[:port]` (port 1883 by default). `mqtts://` is refused
-/// as not yet supported.
+/// Reads `mqtt://host[:port]` (port 1883 by default) or `mqtts://host[:port]`
+/// (TLS, port 8883 by default).
 pub fn parse_broker_url(url: &str) -> Result<BrokerAddress, ServeError> {
     let bad = |detail: &str| ServeError::BrokerUrl {
         url: url.to_string(),
         detail: detail.to_string(),
     };
-    if url.starts_with("mqtts://") {
-        return Err(bad("TLS (mqtts://) is not supported yet; use mqtt://"));
-    }
-    let rest = url
-        .strip_prefix("mqtt://")
-        .or_else(|| url.strip_prefix("tcp://"))
-        .ok_or_else(|| bad("expected mqtt://HOST:PORT"))?;
+    let (rest, tls) = if let Some(rest) = url.strip_prefix("mqtts://") {
+        (rest, true)
+    } else {
+        let rest = url
+            .strip_prefix("mqtt://")
+            .or_else(|| url.strip_prefix("tcp://"))
+            .ok_or_else(|| bad("expected mqtt://HOST:PORT or mqtts://HOST:PORT"))?;
+        (rest, false)
+    };
+    let default_port = if tls { 8883 } else { 1883 };
     let rest = rest.trim_end_matches('/');
     if rest.contains(['/', '@', '?']) {
         return Err(bad(
-            "expected mqtt://HOST:PORT (credentials go in the config or KAIROS_BROKER_USERNAME / KAIROS_BROKER_PASSWORD)",
+            "expected mqtt(s)://HOST:PORT (credentials go in the config or KAIROS_BROKER_USERNAME / KAIROS_BROKER_PASSWORD)",
         ));
     }
     let (host, port) = match rest.rsplit_once(':') {
@@ -75,7 +94,7 @@ pub fn parse_broker_url(url: &str) -> Result<BrokerAddress, ServeError> {
             let port = port.parse().map_err(|_| bad("the port is not a number"))?;
             (host, port)
         }
-        _ => (rest, 1883),
+        _ => (rest, default_port),
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
     if host.is_empty() {
@@ -84,16 +103,18 @@ pub fn parse_broker_url(url: &str) -> Result<BrokerAddress, ServeError> {
     Ok(BrokerAddress {
         host: host.to_string(),
         port,
+        tls,
     })
 }
 
 /// Client options for `address`: clean session, packet limit, credentials
-/// (from the config, overridden by `KAIROS_BROKER_USERNAME` / `KAIROS_BROKER_PASSWORD`).
+/// (from the config, overridden by `KAIROS_BROKER_USERNAME` / `KAIROS_BROKER_PASSWORD`),
+/// TLS for `mqtts://` (certificate files are read now).
 pub fn client_options(
     client_id: &str,
     address: &BrokerAddress,
     config: &ServeConfig,
-) -> MqttOptions {
+) -> Result<MqttOptions, ServeError> {
     let mut options = MqttOptions::new(client_id, address.host.clone(), address.port);
     options
         .set_clean_session(true)
@@ -105,12 +126,63 @@ pub fn client_options(
     if !username.is_empty() {
         options.set_credentials(username, password);
     }
-    options
+    if address.tls {
+        options.set_transport(Transport::Tls(super::tls::client_tls(config)?));
+    } else if !config.ca_file.is_empty() || !config.client_cert.is_empty() {
+        tracing::warn!("serve.ca_file / client_cert are ignored: the broker URL is not mqtts://");
+    }
+    Ok(options)
 }
 
-/// A new client and its event loop.
+/// Why retrying cannot help, when the broker answered but refused kairos
+/// (its CONNACK code, or a TLS handshake that failed on a certificate);
+/// `None` for errors worth retrying (no broker yet, network).
+pub fn refusal(error: &ConnectionError) -> Option<String> {
+    match error {
+        ConnectionError::ConnectionRefused(code) => Some(match code {
+            ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized => {
+                "not authorised: wrong or missing user name or password \
+                 (serve.username / serve.password, or KAIROS_BROKER_USERNAME / KAIROS_BROKER_PASSWORD)"
+                    .to_string()
+            }
+            ConnectReturnCode::BadClientId => {
+                "client id rejected (serve.client_id: 1 to 23 letters and digits)".to_string()
+            }
+            ConnectReturnCode::RefusedProtocolVersion => {
+                "the broker does not speak MQTT 3.1.1".to_string()
+            }
+            ConnectReturnCode::ServiceUnavailable | ConnectReturnCode::Success => return None,
+        }),
+        ConnectionError::Tls(rumqttc::TlsError::Io(io))
+            if io.kind() != std::io::ErrorKind::InvalidData =>
+        {
+            None
+        }
+        ConnectionError::Tls(tls) => Some(format!(
+            "TLS handshake failed: {} (check serve.ca_file, and that the broker's certificate names the host of the URL)",
+            tls_detail(tls)
+        )),
+        _ => None,
+    }
+}
+
+/// The rustls reason inside a TLS error, when there is one.
+fn tls_detail(error: &rumqttc::TlsError) -> String {
+    match error {
+        rumqttc::TlsError::Io(io) => io
+            .get_ref()
+            .map_or_else(|| io.to_string(), |inner| inner.to_string()),
+        other => other.to_string(),
+    }
+}
+
+/// A new client and its event loop, with Nagle's algorithm off: kairos sends
+/// small messages that someone waits for (an answer held back for the
+/// previous packet's ACK costs up to 40 ms).
 pub fn client(options: MqttOptions) -> (AsyncClient, EventLoop) {
-    AsyncClient::new(options, REQUEST_CAPACITY)
+    let (client, mut eventloop) = AsyncClient::new(options, REQUEST_CAPACITY);
+    eventloop.network_options.set_tcp_nodelay(true);
+    (client, eventloop)
 }
 
 /// One message as it arrived.
@@ -138,6 +210,9 @@ pub(crate) struct Edge {
     pub stop: CancellationToken,
     /// Told once, after the first subscription is acknowledged.
     pub ready: Option<oneshot::Sender<()>>,
+    /// Told why, when the broker refuses kairos before the first connection
+    /// succeeded; the edge then stops.
+    pub refused: Option<oneshot::Sender<String>>,
 }
 
 /// Polls the event loop until the publisher's disconnect goes out (or `stop`),
@@ -162,6 +237,9 @@ pub(crate) async fn run_edge(
         match event {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 backoff = BACKOFF_MIN;
+                // Connected once: later refusals are retried like any error.
+                edge.refused = None;
+                edge.counters.metrics.connected(true);
                 tracing::info!("connected to the broker; subscribing to {:?}", edge.filters);
                 let filters = edge
                     .filters
@@ -179,6 +257,7 @@ pub(crate) async fn run_edge(
             Ok(Event::Incoming(Packet::Publish(publish))) => {
                 let Some(sender) = &inputs else { continue };
                 edge.counters.received.fetch_add(1, Ordering::Relaxed);
+                edge.counters.metrics.received();
                 let at = edge.clock.now();
                 let received = if publish.topic.starts_with("owntracks/") {
                     let Some((topic, payload)) =
@@ -200,6 +279,7 @@ pub(crate) async fn run_edge(
                     Ok(()) => {}
                     Err(mpsc::error::TrySendError::Full(_)) => {
                         edge.counters.overloaded.fetch_add(1, Ordering::Relaxed);
+                        edge.counters.metrics.overloaded();
                         tracing::warn!(%topic, "engine busy: input dropped");
                     }
                     Err(mpsc::error::TrySendError::Closed(_)) => inputs = None,
@@ -208,7 +288,17 @@ pub(crate) async fn run_edge(
             Ok(Event::Outgoing(Outgoing::Disconnect)) => break,
             Ok(_) => {}
             Err(error) => {
-                tracing::warn!(%error, "broker connection lost; retrying in {backoff:?}");
+                edge.counters.metrics.connected(false);
+                if let Some(why) = refusal(&error) {
+                    if let Some(refused) = edge.refused.take() {
+                        tracing::error!("the broker refused kairos: {why}");
+                        let _ = refused.send(why);
+                        break;
+                    }
+                    tracing::error!("the broker refused kairos: {why}; retrying in {backoff:?}");
+                } else {
+                    tracing::warn!(%error, "broker connection lost; retrying in {backoff:?}");
+                }
                 tokio::select! {
                     () = edge.stop.cancelled() => break,
                     () = tokio::time::sleep(backoff) => {}
@@ -239,8 +329,12 @@ pub(crate) async fn run_publisher(
         {
             Ok(()) => {
                 counters.published.fetch_add(1, Ordering::Relaxed);
+                counters.metrics.published(true);
             }
-            Err(error) => tracing::warn!(topic = %publish.topic, %error, "cannot publish"),
+            Err(error) => {
+                counters.metrics.published(false);
+                tracing::warn!(topic = %publish.topic, %error, "cannot publish");
+            }
         }
     }
     if let Err(error) = client.disconnect().await {
@@ -259,11 +353,16 @@ mod tests {
         let a = parse_broker_url("mqtt://broker.local").unwrap();
         assert_eq!((a.host.as_str(), a.port), ("broker.local", 1883));
         let a = parse_broker_url("mqtt://[::1]:1885").unwrap();
-        assert_eq!((a.host.as_str(), a.port), ("::1", 1885));
-        assert!(parse_broker_url("mqtts://h:8883")
-            .unwrap_err()
-            .to_string()
-            .contains("not supported"));
+        assert_eq!((a.host.as_str(), a.port, a.tls), ("::1", 1885, false));
+        assert_eq!(a.to_string(), "mqtt://[::1]:1885");
+        let a = parse_broker_url("mqtts://broker.example").unwrap();
+        assert_eq!(
+            (a.host.as_str(), a.port, a.tls),
+            ("broker.example", 8883, true)
+        );
+        assert_eq!(a.to_string(), "mqtts://broker.example:8883");
+        let a = parse_broker_url("mqtts://localhost:18883").unwrap();
+        assert_eq!((a.port, a.tls), (18883, true));
         assert!(parse_broker_url("http://h").is_err());
         assert!(parse_broker_url("mqtt://h:port").is_err());
         assert!(parse_broker_url("mqtt://").is_err());

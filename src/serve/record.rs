@@ -55,7 +55,7 @@ pub async fn record(
     let address = mqtt::parse_broker_url(&broker)?;
     let client_id = format!("kairos-record-{}", std::process::id());
     let (client, mut eventloop) =
-        mqtt::client(mqtt::client_options(&client_id, &address, &config.serve));
+        mqtt::client(mqtt::client_options(&client_id, &address, &config.serve)?);
     let prefix = &config.engine.prefix;
     let filters: Vec<String> = INPUT_KINDS
         .iter()
@@ -64,6 +64,8 @@ pub async fn record(
     let write_error = |e: std::io::Error| ServeError::Other(format!("cannot write the trace: {e}"));
     let mut written = 0u64;
     let mut backoff = Duration::from_millis(100);
+    // Until the first ConnAck, a refusal (credentials, certificate) ends the run.
+    let mut connected = false;
     tokio::pin!(shutdown);
     loop {
         let event = tokio::select! {
@@ -74,6 +76,7 @@ pub async fn record(
         match event {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 backoff = Duration::from_millis(100);
+                connected = true;
                 tracing::info!(broker = %address, "recording {filters:?}");
                 let subscriptions = filters
                     .iter()
@@ -96,6 +99,12 @@ pub async fn record(
             }
             Ok(_) => {}
             Err(error) => {
+                if let Some(detail) = mqtt::refusal(&error).filter(|_| !connected) {
+                    return Err(ServeError::BrokerRefused {
+                        broker: address.to_string(),
+                        detail,
+                    });
+                }
                 tracing::warn!(%error, "broker connection lost; retrying in {backoff:?}");
                 tokio::select! {
                     () = &mut shutdown => break,

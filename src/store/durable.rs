@@ -64,3 +64,18 @@ pub async fn step_durably<S: DeviceStore>(
         attempts: MAX_ATTEMPTS,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// `serve` drives the protocol from a spawned tokio task: it must be `Send`.
+    #[allow(dead_code)]
+    fn the_protocol_can_run_on_any_tokio_task(engine: &mut Engine, store: &Store, at: &Stamp) {
+        let step = step_durably(engine, store, "kairos/d/position", b"{}", at);
+        assert_send(&step);
+    }
+}

@@ -183,25 +183,35 @@ pub fn decode(id: &str, bytes: &[u8]) -> Result<PersistedDevice, StoreError> {
     }
 }
 
-/// A record after purging: `None` to delete it, `Some` to rewrite it, or
-/// unchanged (`Err`) to leave it alone.
+/// What a purge does to one record.
+pub(crate) enum Purge {
+    /// Nothing left: delete it.
+    Delete,
+    /// Something expired: write back what is left.
+    Rewrite(Box<PersistedDevice>),
+    /// Nothing expired: leave it alone.
+    Keep,
+}
+
+/// What a purge at `now` does to `state`.
 pub(crate) fn purge_one(
     mut state: PersistedDevice,
     now: DateTime<Utc>,
     retention: Duration,
-) -> Result<Option<PersistedDevice>, PersistedDevice> {
+) -> Purge {
     let changed = state.expire(now, retention);
     if state.is_empty() {
-        Ok(None)
+        Purge::Delete
     } else if changed {
-        Ok(Some(state))
+        Purge::Rewrite(Box::new(state))
     } else {
-        Err(state)
+        Purge::Keep
     }
 }
 
 /// The store a [`StateUrl`] names: one type for `serve` to hold whichever
 /// backend was chosen at run time.
+#[derive(Debug)]
 pub enum Store {
     /// A local redb file.
     File(RedbStore),

@@ -24,8 +24,8 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::url::shown;
 use super::{
-    decode, encode, purge_one, DeviceStore, PersistedDevice, Purged, SaveOutcome, StoreError,
-    Version,
+    decode, encode, purge_one, DeviceStore, PersistedDevice, Purge, Purged, SaveOutcome,
+    StoreError, Version,
 };
 
 /// Device id → (version, JSON record).
@@ -44,6 +44,14 @@ pub struct RedbStore {
     /// (which needs it to itself).
     db: Arc<RwLock<Database>>,
     path: PathBuf,
+}
+
+impl std::fmt::Debug for RedbStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbStore")
+            .field("path", &self.path)
+            .finish()
+    }
 }
 
 impl RedbStore {
@@ -84,12 +92,7 @@ impl RedbStore {
         f: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let db = Arc::clone(&self.db);
-        let location = shown(&self.path);
-        let unavailable = move |detail: String| StoreError::Unavailable {
-            location: location.clone(),
-            detail,
-        };
-        let failed = unavailable.clone();
+        let failed = self.unavailable();
         tokio::task::spawn_blocking(move || {
             let db = db.read().unwrap_or_else(std::sync::PoisonError::into_inner);
             f(&db)
@@ -166,6 +169,11 @@ fn describe_open(error: DatabaseError) -> String {
         }
         DatabaseError::Storage(StorageError::Corrupted(why)) => {
             format!("the file is corrupt ({why}); move it aside to start afresh")
+        }
+        DatabaseError::Storage(StorageError::Io(io))
+            if io.kind() == std::io::ErrorKind::InvalidData =>
+        {
+            format!("not a kairos state file ({io}); move it aside or give another --state")
         }
         DatabaseError::Storage(StorageError::Io(io)) => format!("{io}"),
         other => format!("not a usable state file: {other}"),
@@ -268,8 +276,10 @@ impl DeviceStore for RedbStore {
                             purged.skipped += 1;
                             continue;
                         };
-                        if let Ok(change) = purge_one(state, now, retention) {
-                            changes.push((id, change));
+                        match purge_one(state, now, retention) {
+                            Purge::Keep => {}
+                            Purge::Delete => changes.push((id, None)),
+                            Purge::Rewrite(state) => changes.push((id, Some(*state))),
                         }
                     }
                     for (id, change) in changes {

@@ -23,8 +23,8 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::url::redact;
 use super::{
-    decode, encode, purge_one, DeviceStore, PersistedDevice, Purged, SaveOutcome, StoreError,
-    Version,
+    decode, encode, purge_one, DeviceStore, PersistedDevice, Purge, Purged, SaveOutcome,
+    StoreError, Version,
 };
 
 /// Prefix of every device key: `kairos:device:{id}`.
@@ -65,6 +65,14 @@ pub struct RedisStore {
     location: String,
     save_if: Script,
     delete_if: Script,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("location", &self.location)
+            .finish()
+    }
 }
 
 impl RedisStore {
@@ -234,13 +242,13 @@ impl DeviceStore for RedisStore {
             };
             let (state, version) = loaded;
             let done = match purge_one(state, now, retention) {
-                Err(_unchanged) => continue,
-                Ok(None) => {
+                Purge::Keep => continue,
+                Purge::Delete => {
                     let deleted = self.delete_if(&id, version).await?;
                     purged.deleted += usize::from(deleted);
                     deleted
                 }
-                Ok(Some(state)) => {
+                Purge::Rewrite(state) => {
                     let saved = self.save_if(&id, &state, Some(version)).await?;
                     let saved = matches!(saved, SaveOutcome::Saved(_));
                     purged.trimmed += usize::from(saved);
