@@ -32,7 +32,7 @@ use chrono::{DateTime, Utc};
 use kairos::decide::best_offer;
 use kairos::engine::Stamp;
 use kairos::gen::{generate, GenerateOptions};
-use kairos::geodesy::{bearing_deg, LatLon, TravelFrame};
+use kairos::geodesy::{distance_m, LatLon, TravelFrame};
 use kairos::index::FoodFilter;
 use kairos::rules;
 use kairos::{Catalog, Config, Engine};
@@ -202,7 +202,7 @@ fn run_size(args: &Args, n: usize, table: &mut Table) -> AnyResult<()> {
 
     // The simple decision, kairos's index.
     let gf = ["gluten_free".to_string()];
-    let lat = time_each(&sample, |f| {
+    let simple = time_each(&sample, |f| {
         let frame = TravelFrame::new(f.location, f.heading);
         catalog
             .nearby(
@@ -216,7 +216,55 @@ fn run_size(args: &Args, n: usize, table: &mut Table) -> AnyResult<()> {
     table.set(
         "simple decision, kairos index: q/s (p50 / p99 µs)",
         n,
+        format!("{} ({})", simple.rate(), simple.p50_p99()),
+    );
+
+    // What the index could do (a prototype, see `cone`): the gluten-free food
+    // tree alone, then the same tree walked with subtrees outside the cone pruned.
+    let gf_tree = cone::gluten_free_food_tree(&catalog);
+    let lat = time_each(&sample, |f| cone::nearest_in_cone(&gf_tree, f, false));
+    table.set(
+        "  prototype: gluten-free food tree only: q/s (p50 / p99 µs)",
+        n,
         format!("{} ({})", lat.rate(), lat.p50_p99()),
+    );
+    let proto = time_each(&sample, |f| cone::nearest_in_cone(&gf_tree, f, true));
+    table.set(
+        "  prototype: + subtrees outside the cone pruned: q/s (p50 / p99 µs)",
+        n,
+        format!("{} ({})", proto.rate(), proto.p50_p99()),
+    );
+    let all_tree = cone::all_tree(&catalog);
+    let worst: Vec<&Fix> = sample.iter().copied().take(5_000).collect();
+    let lat = time_each(&worst, |f| cone::count_in_cone(&all_tree, f, false));
+    table.set(
+        "  prototype, nothing eligible: every merchant in the cone, filtered: q/s (p50 / p99 µs)",
+        n,
+        format!("{} ({})", lat.rate(), lat.p50_p99()),
+    );
+    let pruned = time_each(&worst, |f| cone::count_in_cone(&all_tree, f, true));
+    table.set(
+        "  prototype, nothing eligible: the same, cone-pruned: q/s (p50 / p99 µs)",
+        n,
+        format!("{} ({})", pruned.rate(), pruned.p50_p99()),
+    );
+    assert_eq!(
+        lat.answers, pruned.answers,
+        "pruning must not lose a merchant"
+    );
+    let same = proto
+        .answers
+        .iter()
+        .zip(&simple.answers)
+        .filter(|(p, k)| p.map(|(i, _)| &*catalog.merchant(i as usize).id) == k.as_deref())
+        .count();
+    table.set(
+        "  prototype agrees with the index",
+        n,
+        format!(
+            "{:.2} %",
+            100.0 * same as f64 / lat.answers.len().max(1) as f64
+        ),
     );
 
     // The full decision on a warm engine.
@@ -537,7 +585,8 @@ fn replay(catalog: &Arc<Catalog>, text: &[u8]) -> AnyResult<(u64, f64)> {
 
 /// True when the merchant at `at` lies within ±60° of the fix's heading.
 fn in_cone(fix: &Fix, at: LatLon) -> bool {
-    rules::is_ahead(bearing_deg(fix.location, at), fix.heading)
+    let frame = TravelFrame::new(fix.location, fix.heading);
+    rules::is_ahead_of(&frame, at.unit_vector(), distance_m(fix.location, at))
 }
 
 struct RedisResult {
@@ -688,7 +737,7 @@ fn postgis_build(conn: &str, catalog: &Catalog, fixes: &[&Fix]) -> AnyResult<Pos
     let statement = client.prepare(
         "SELECT id, ST_X(geog::geometry), ST_Y(geog::geometry) FROM kairos_bench
          WHERE is_food AND gluten_free
-           AND ST_DWithin(geog, ST_SetSRID(ST_MakePoint($1::float8, $2::float8), 4326)::geography, $3::float8)
+           AND ST_DWithin(geog, ST_SetSRID(ST_MakePoint($1::float8, $2::float8), 4326)::geography, $3::float8, false)
          ORDER BY geog <-> ST_SetSRID(ST_MakePoint($1::float8, $2::float8), 4326)::geography
          LIMIT 50",
     )?;
@@ -703,18 +752,40 @@ fn postgis_build(conn: &str, catalog: &Catalog, fixes: &[&Fix]) -> AnyResult<Pos
             .find(|r| in_cone(f, LatLon::new(r.get(2), r.get(1))))
             .map(|r| r.get(0))
     };
+    explain(&mut client, fixes)?;
     let knn = time_each(fixes, |f| query(&mut client, f));
     client.batch_execute(
         "CREATE INDEX kairos_bench_gf ON kairos_bench USING gist (geog) WHERE is_food AND gluten_free;
          ANALYZE kairos_bench;",
     )?;
+    explain(&mut client, fixes)?;
     let partial = time_each(fixes, |f| query(&mut client, f));
-    client.batch_execute("DROP TABLE kairos_bench;")?;
     Ok(PostgisResult {
         load_s,
         knn,
         partial,
     })
+}
+
+/// Prints the plan PostgreSQL runs for the first fix (to stderr), so the
+/// numbers can be read against what the planner chose.
+fn explain(client: &mut postgres::Client, fixes: &[&Fix]) -> AnyResult<()> {
+    let Some(f) = fixes.first() else {
+        return Ok(());
+    };
+    let sql = format!(
+        "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT id FROM kairos_bench
+         WHERE is_food AND gluten_free
+           AND ST_DWithin(geog, ST_SetSRID(ST_MakePoint({lon}, {lat}), 4326)::geography, {reach}, false)
+         ORDER BY geog <-> ST_SetSRID(ST_MakePoint({lon}, {lat}), 4326)::geography LIMIT 50",
+        lon = f.location.lon,
+        lat = f.location.lat,
+        reach = rules::reach_m(f.speed)
+    );
+    for row in client.query(sql.as_str(), &[])? {
+        eprintln!("plan: {}", row.get::<_, String>(0));
+    }
+    Ok(())
 }
 
 /// Thousands separated by commas.
@@ -772,5 +843,177 @@ impl Table {
             }
         }
         out
+    }
+}
+
+/// A prototype for the index (which the lead owns): a best-first walk of an
+/// R-tree that drops every subtree whose bounding box lies wholly outside the
+/// ±60° heading cone, instead of visiting everything nearer than the answer.
+///
+/// In the tangent frame at the device (unit vectors `here`, `heading`,
+/// `normal`), a point `v` on the sphere is ahead within ±60° exactly when both
+/// `v·(sin60·heading − cos60·normal) ≥ 0` and `v·(sin60·heading + cos60·normal) ≥ 0`:
+/// two half-spaces, so a box can be tested exactly by its best corner.
+mod cone {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+
+    use kairos::geodesy::{chord_squared_for, distance_for_chord_squared};
+    use kairos::rules;
+    use kairos::Catalog;
+    use rstar::primitives::GeomWithData;
+    use rstar::{ParentNode, PointDistance, RTree, RTreeNode, AABB};
+
+    use super::Fix;
+
+    type Entry = GeomWithData<[f64; 3], u32>;
+
+    /// Every merchant in one tree.
+    pub fn all_tree(catalog: &Catalog) -> RTree<Entry> {
+        tree(catalog, |_| true)
+    }
+
+    /// The gluten-free food places, as the index's per-diet partition holds them.
+    pub fn gluten_free_food_tree(catalog: &Catalog) -> RTree<Entry> {
+        tree(catalog, |m| m.is_food && m.serves_diet("gluten_free"))
+    }
+
+    fn tree(catalog: &Catalog, keep: impl Fn(&kairos::offers::Merchant) -> bool) -> RTree<Entry> {
+        let entries = catalog
+            .merchants()
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| keep(m))
+            .map(|(i, m)| Entry::new(m.location.unit_vector(), i as u32))
+            .collect();
+        RTree::bulk_load(entries)
+    }
+
+    fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
+        a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+    }
+
+    /// The largest `w·v` over the box.
+    fn best_corner(w: [f64; 3], envelope: &AABB<[f64; 3]>) -> f64 {
+        let (lo, hi) = (envelope.lower(), envelope.upper());
+        (0..3)
+            .map(|i| w[i] * if w[i] > 0.0 { hi[i] } else { lo[i] })
+            .sum()
+    }
+
+    /// The two half-space normals of the cone at the fix.
+    fn walls(fix: &Fix) -> [[f64; 3]; 2] {
+        let (phi, lambda) = (fix.location.lat.to_radians(), fix.location.lon.to_radians());
+        let here = fix.location.unit_vector();
+        let north = [
+            -phi.sin() * lambda.cos(),
+            -phi.sin() * lambda.sin(),
+            phi.cos(),
+        ];
+        let east = [-lambda.sin(), lambda.cos(), 0.0];
+        let (s, c) = fix.heading.to_radians().sin_cos();
+        let heading = [0, 1, 2].map(|i| c * north[i] + s * east[i]);
+        let normal = [
+            here[1] * heading[2] - here[2] * heading[1],
+            here[2] * heading[0] - here[0] * heading[2],
+            here[0] * heading[1] - here[1] * heading[0],
+        ];
+        let (s60, c60) = rules::AHEAD_HALF_ANGLE.to_radians().sin_cos();
+        [
+            [0, 1, 2].map(|i| s60 * heading[i] - c60 * normal[i]),
+            [0, 1, 2].map(|i| s60 * heading[i] + c60 * normal[i]),
+        ]
+    }
+
+    /// The nearest entry within reach inside the cone: (catalog position, metres).
+    /// `prune` false checks the cone on entries only (what the index does today).
+    pub fn nearest_in_cone(tree: &RTree<Entry>, fix: &Fix, prune: bool) -> Option<(u32, f64)> {
+        walk_in_cone(tree, fix, prune, |_, _| true)
+    }
+
+    /// How many entries within reach lie inside the cone, visited nearest first:
+    /// the walk of a decision that finds nothing eligible.
+    pub fn count_in_cone(tree: &RTree<Entry>, fix: &Fix, prune: bool) -> usize {
+        let mut count = 0;
+        walk_in_cone(tree, fix, prune, |_, _| {
+            count += 1;
+            false
+        });
+        count
+    }
+
+    /// Visits the entries within reach inside the cone, nearest first, until
+    /// `stop` says so; returns that entry.
+    fn walk_in_cone(
+        tree: &RTree<Entry>,
+        fix: &Fix,
+        prune: bool,
+        mut stop: impl FnMut(u32, f64) -> bool,
+    ) -> Option<(u32, f64)> {
+        let query = fix.location.unit_vector();
+        let max_d2 = chord_squared_for(rules::reach_m(fix.speed)) * (1.0 + 1e-9);
+        let walls = walls(fix);
+        // Tiny slack so that rounding never drops a merchant on a wall.
+        let inside = |w: [f64; 3], best: f64| best >= -1e-12 || w == [0.0; 3];
+        let in_cone_box =
+            |e: &AABB<[f64; 3]>| !prune || walls.iter().all(|w| inside(*w, best_corner(*w, e)));
+        let in_cone_point = |p: &[f64; 3]| walls.iter().all(|w| dot(*w, *p) >= -1e-12);
+        // Best-first: the heap holds nodes and entries by their (lower bound) distance.
+        enum Item<'a> {
+            Node(&'a ParentNode<Entry>),
+            Leaf(&'a Entry),
+        }
+        struct Queued<'a>(f64, Item<'a>);
+        impl PartialEq for Queued<'_> {
+            fn eq(&self, other: &Self) -> bool {
+                self.0 == other.0
+            }
+        }
+        impl Eq for Queued<'_> {}
+        impl PartialOrd for Queued<'_> {
+            fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+                Some(self.cmp(other))
+            }
+        }
+        impl Ord for Queued<'_> {
+            fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+                self.0.total_cmp(&other.0)
+            }
+        }
+        let mut heap = BinaryHeap::new();
+        heap.push(Reverse(Queued(0.0, Item::Node(tree.root()))));
+        while let Some(Reverse(Queued(d2, item))) = heap.pop() {
+            if d2 > max_d2 {
+                return None;
+            }
+            match item {
+                Item::Leaf(entry) => {
+                    let distance = distance_for_chord_squared(d2);
+                    if in_cone_point(entry.geom()) && stop(entry.data, distance) {
+                        return Some((entry.data, distance));
+                    }
+                }
+                Item::Node(node) => {
+                    for child in node.children() {
+                        match child {
+                            RTreeNode::Leaf(entry) => {
+                                let d2 = entry.distance_2(&query);
+                                if d2 <= max_d2 && (!prune || in_cone_point(entry.geom())) {
+                                    heap.push(Reverse(Queued(d2, Item::Leaf(entry))));
+                                }
+                            }
+                            RTreeNode::Parent(parent) => {
+                                let envelope = parent.envelope();
+                                let d2 = envelope.distance_2(&query);
+                                if d2 <= max_d2 && in_cone_box(&envelope) {
+                                    heap.push(Reverse(Queued(d2, Item::Node(parent))));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        None
     }
 }

@@ -153,6 +153,9 @@ impl Config {
         if !(e.rate_per_second > 0.0 && e.rate_per_second.is_finite()) || e.rate_burst == 0 {
             return Err("engine.rate_per_second and engine.rate_burst must be positive".into());
         }
+        if !(1..=36_500).contains(&e.history_days) {
+            return Err("engine.history_days must be from 1 to 36500".into());
+        }
         if e.max_payload_bytes == 0 {
             return Err("engine.max_payload_bytes must be positive".into());
         }

@@ -32,8 +32,8 @@ pub struct Choice<'c, 'p> {
     pub eta_s: u64,
     /// The `likes` tag that made it preferred.
     pub liked: Option<&'p TagPattern>,
-    /// The ranking score (lower wins).
-    pub score: f64,
+    /// The ranking score (lower wins), see [`rules::score`].
+    pub score: u64,
     /// The reach used, in metres.
     pub reach_m: f64,
 }
@@ -41,9 +41,9 @@ pub struct Choice<'c, 'p> {
 impl Choice<'_, '_> {
     /// True when a candidate with this score, merchant and offer ranks before
     /// this choice: lower score, then merchant id, then offer id.
-    fn is_beaten_by(&self, score: f64, merchant: &Merchant, offer: &Offer) -> bool {
+    fn is_beaten_by(&self, score: u64, merchant: &Merchant, offer: &Offer) -> bool {
         score
-            .total_cmp(&self.score)
+            .cmp(&self.score)
             .then_with(|| merchant.id.cmp(&self.merchant.id))
             .then_with(|| offer.id.cmp(&self.offer.id))
             .is_lt()
@@ -70,19 +70,16 @@ pub fn best_offer<'c, 'p>(
         .filter(|_| position.speed >= rules::MOVING_SPEED)
         .map(|h| TravelFrame::new(position.location, h));
     let reach = rules::reach_m(position.speed);
-    // No candidate can score below its distance times the best possible factors.
-    let floor_factor = if profile.likes.is_empty() {
-        1.0
-    } else {
-        rules::LIKED_FACTOR
-    } * rules::AUDIENCE_FACTOR;
 
+    // No offer can score below its distance with every factor it could earn:
+    // once that floor passes the best score, nothing farther can win.
+    let can_be_liked = !profile.likes.is_empty();
     let mut best: Option<Choice> = None;
     let mut memo = HoursMemo::default();
     for (merchant, distance_m, vector) in catalog.nearby(position.location, reach, food) {
         if best
             .as_ref()
-            .is_some_and(|b| distance_m * floor_factor > b.score)
+            .is_some_and(|b| rules::score(distance_m, can_be_liked, true) > b.score)
         {
             break;
         }

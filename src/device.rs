@@ -12,6 +12,7 @@ use chrono::{DateTime, Duration, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::geodesy::LatLon;
+use crate::input::{Change, ContextUpdate};
 
 /// How long a context field holds after it was set.
 pub const CONTEXT_TTL: Duration = Duration::hours(2);
@@ -167,6 +168,20 @@ pub struct Context {
 }
 
 impl Context {
+    /// Applies a `context` (or `ask`) update at `now`: new values, cleared fields.
+    pub fn merge(&mut self, update: &ContextUpdate, now: DateTime<Utc>) {
+        fn apply<T: Copy>(slot: &mut Option<Timed<T>>, change: Change<T>, now: DateTime<Utc>) {
+            match change {
+                Change::Keep => {}
+                Change::Clear => *slot = None,
+                Change::Set(value) => *slot = Some(Timed { value, set_at: now }),
+            }
+        }
+        apply(&mut self.hungry, update.hungry, now);
+        apply(&mut self.trip, update.trip, now);
+        apply(&mut self.party, update.party, now);
+    }
+
     /// `hungry` if set less than 2 h ago.
     pub fn hungry(&self, now: DateTime<Utc>) -> Option<bool> {
         Timed::current(&self.hungry, now)
@@ -257,6 +272,8 @@ pub struct Device {
     /// Input rate limiting.
     pub bucket: TokenBucket,
     limited: bool,
+    /// When a stale position report last arrived (no position is kept from it).
+    pub stale_report_at: Option<DateTime<Utc>>,
 }
 
 impl Device {
@@ -266,6 +283,23 @@ impl Device {
             .as_ref()
             .filter(|(_, received)| now - *received < POSITION_TTL)
             .map(|(p, _)| p)
+    }
+
+    /// True when a stale position report arrived in the last 2 h.
+    pub fn stale_since(&self, now: DateTime<Utc>) -> bool {
+        self.stale_report_at.is_some_and(|t| now - t < POSITION_TTL)
+    }
+
+    /// Adds a suggestion to the history, which stays in time order (the rules
+    /// read it newest first and stop at 24 h).
+    pub fn record_suggestion(&mut self, record: SuggestionRecord) {
+        let at = record.at;
+        let index = self
+            .history
+            .iter()
+            .rposition(|s| s.at <= at)
+            .map_or(0, |i| i + 1);
+        self.history.insert(index, record);
     }
 
     /// The last suggestion's time.
@@ -295,16 +329,19 @@ impl Device {
     /// True when the person dismissed this offer or blocked this merchant.
     pub fn refused(&self, merchant: &str, offer: &str) -> bool {
         self.blocked.contains(merchant)
-            || self
-                .dismissed
-                .iter()
-                .any(|(m, o)| m == merchant && o == offer)
+            || (!self.dismissed.is_empty()
+                && self
+                    .dismissed
+                    .contains(&(merchant.to_string(), offer.to_string())))
     }
 
     /// Forgets what has expired: the position after 2 h, history past `retention`.
     pub fn expire(&mut self, now: DateTime<Utc>, retention: Duration) {
         if self.position(now).is_none() {
             self.position = None;
+        }
+        if !self.stale_since(now) {
+            self.stale_report_at = None;
         }
         let keep_after = now - retention.max(RECENT);
         while self.history.front().is_some_and(|s| s.at <= keep_after) {
@@ -442,6 +479,11 @@ pub struct TokenBucket {
 }
 
 impl TokenBucket {
+    /// Tokens left after the last take.
+    pub fn tokens(&self) -> f64 {
+        self.tokens
+    }
+
     /// Takes one token at `now`; false when none is left.
     pub fn take(&mut self, now: DateTime<Utc>, per_second: f64, burst: f64) -> bool {
         let tokens = match self.updated {

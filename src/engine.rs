@@ -18,19 +18,13 @@ use chrono::{DateTime, Duration, FixedOffset, Utc};
 
 use crate::catalog::Catalog;
 use crate::config::EngineConfig;
-use crate::decide::{best_offer, reasons, Choice};
-use crate::device::{
-    Context, Device, PersistedDevice, Position, Profile, SuggestionRecord, Timed, RECENT,
-};
-use crate::input::{
-    parse_event, route, Action, Change, ContextUpdate, ErrorCode, Event, Feedback, InputError,
-    Kind, PositionReport, Route,
-};
-use crate::message::message_text;
+use crate::decide::best_offer;
+use crate::device::{Device, PersistedDevice, Position, Profile, SuggestionRecord, RECENT};
+use crate::feedback::apply_feedback;
+use crate::input::{parse_event, route, ErrorCode, Event, InputError, Kind, PositionReport, Route};
 use crate::offers::zone::timezone_at;
-use crate::output::{
-    Body, ErrorReport, MerchantRef, NoSuggestion, NoneReason, OfferRef, Output, Publish, Suggestion,
-};
+use crate::output::{Body, ErrorReport, NoSuggestion, NoneReason, Output, Publish};
+use crate::suggestion::build_suggestion;
 
 /// Floor of the gap between two suggestions, whatever the profile says.
 pub const MIN_GAP_FLOOR_MIN: u32 = 10;
@@ -173,6 +167,7 @@ impl Engine {
             f64::from(self.config.rate_burst),
         );
         if !device.bucket.take(at.time, rate.0, rate.1) {
+            // One error per spell of overload: the flag clears once the bucket refills.
             if device.bucket_notified(true) {
                 return Vec::new();
             }
@@ -185,7 +180,9 @@ impl Engine {
             );
             return vec![self.error(device_id, topic, error)];
         }
-        device.bucket_notified(false);
+        if device.bucket.tokens() >= rate.1 - 1.0 {
+            device.bucket_notified(false);
+        }
         let Some(kind) = kind else {
             let detail = format!(
                 "`{}` is not an input kind",
@@ -214,16 +211,21 @@ impl Engine {
         match event {
             Event::Position(report) => {
                 let position = position_from(&report, now);
-                if !position.is_fresh_at(now) || !position.is_accurate() {
+                if !position.is_fresh_at(now) {
+                    device.stale_report_at = Some(now);
+                    return Vec::new();
+                }
+                if !position.is_accurate() {
                     return Vec::new();
                 }
                 device.position = Some((position, now));
+                device.stale_report_at = None;
                 self.suggest(device_id, at, Trigger::Position)
                     .into_iter()
                     .collect()
             }
             Event::Context(update) => {
-                merge_context(&mut device.context, &update, now);
+                device.context.merge(&update, now);
                 Vec::new()
             }
             Event::Profile(profile) => {
@@ -235,7 +237,7 @@ impl Engine {
                 Err(error) => vec![self.error(device_id, topic, error)],
             },
             Event::Ask(update) => {
-                merge_context(&mut device.context, &update, now);
+                device.context.merge(&update, now);
                 self.suggest(device_id, at, Trigger::Ask)
                     .into_iter()
                     .collect()
@@ -267,8 +269,10 @@ impl Engine {
         };
         let position = match device.position(now) {
             Some(p) => p,
-            None if trigger == Trigger::Ask => return answer(NoneReason::NoPosition),
-            None => return None,
+            None if trigger == Trigger::Position => return None,
+            // Only stale reports arrived lately: say so rather than "no position".
+            None if device.stale_since(now) => return answer(NoneReason::StalePosition),
+            None => return answer(NoneReason::NoPosition),
         };
         if !position.is_fresh_at(now) {
             return match trigger {
@@ -295,7 +299,7 @@ impl Engine {
         };
         let topic = format!("{}/{device_id}/suggestion", self.config.prefix);
         if let Some(device) = self.devices.get_mut(device_id) {
-            device.history.push_back(record);
+            device.record_suggestion(record);
         }
         Some(Output::Publish(Publish {
             topic,
@@ -370,95 +374,4 @@ fn position_from(report: &PositionReport, now: DateTime<Utc>) -> Position {
         accuracy: report.accuracy,
         ts: report.ts.unwrap_or(now),
     }
-}
-
-fn merge_context(context: &mut Context, update: &ContextUpdate, now: DateTime<Utc>) {
-    fn apply<T: Copy>(slot: &mut Option<Timed<T>>, change: Change<T>, now: DateTime<Utc>) {
-        match change {
-            Change::Keep => {}
-            Change::Clear => *slot = None,
-            Change::Set(value) => *slot = Some(Timed { value, set_at: now }),
-        }
-    }
-    apply(&mut context.hungry, update.hungry, now);
-    apply(&mut context.trip, update.trip, now);
-    apply(&mut context.party, update.party, now);
-}
-
-fn apply_feedback(device: &mut Device, feedback: &Feedback) -> Result<(), InputError> {
-    let (merchant, offer) = match &feedback.suggestion {
-        Some(id) => {
-            let made = device
-                .history
-                .iter()
-                .rev()
-                .find(|s| &s.id == id)
-                .ok_or_else(|| {
-                    InputError::new(
-                        ErrorCode::UnknownSuggestion,
-                        format!("no suggestion {id:?} was made to this device"),
-                    )
-                })?;
-            (made.merchant.clone(), Some(made.offer.clone()))
-        }
-        None => (
-            feedback.merchant.clone().unwrap_or_default(),
-            feedback.offer.clone(),
-        ),
-    };
-    match (feedback.action, offer) {
-        (Action::Accepted, _) => {}
-        (Action::Dismissed, Some(offer)) => {
-            device.dismissed.insert((merchant, offer));
-        }
-        (Action::Dismissed, None) | (Action::BlockMerchant, _) => {
-            device.blocked.insert(merchant);
-        }
-    }
-    Ok(())
-}
-
-fn build_suggestion(
-    device_id: &str,
-    at: &Stamp,
-    choice: &Choice,
-    profile: &Profile,
-    moving: bool,
-) -> Suggestion {
-    let lang = profile.lang;
-    let title = choice.offer.title.in_lang(lang.code()).to_string();
-    let message = message_text(&title, choice.distance_m, choice.side, lang);
-    Suggestion {
-        id: suggestion_id(device_id, at, &choice.merchant.id, &choice.offer.id),
-        at: at.text.clone(),
-        merchant: MerchantRef {
-            id: choice.merchant.id.to_string(),
-            name: choice.merchant.name.to_string(),
-        },
-        offer: OfferRef {
-            id: choice.offer.id.to_string(),
-            title,
-        },
-        message,
-        lang: lang.code(),
-        distance_m: choice.distance_m.round() as u64,
-        bearing: (choice.bearing.round() as u16) % 360,
-        side: choice.side,
-        eta_s: choice.eta_s,
-        reasons: reasons(choice, profile, moving),
-    }
-}
-
-/// A deterministic id from what the suggestion is (FNV-1a, 64 bits): the same
-/// inputs give the same id in every replay and every instance.
-fn suggestion_id(device: &str, at: &Stamp, merchant: &str, offer: &str) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let millis = at.time.timestamp_millis().to_string();
-    for part in [device, millis.as_str(), merchant, offer] {
-        for byte in part.bytes().chain(std::iter::once(0)) {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    format!("s-{hash:016x}")
 }

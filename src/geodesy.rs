@@ -8,7 +8,7 @@
 //! across the antimeridian. Distances and bearings shown to people come from
 //! `geo`'s haversine formulas on the same mean Earth radius.
 
-use geo::{Bearing, Distance, Haversine, Point};
+use geo::{Bearing, Destination, Distance, Haversine, Point};
 
 /// Mean Earth radius in metres (GRS80), the one `geo`'s haversine formulas use.
 pub const EARTH_RADIUS_M: f64 = 6_371_008.771_4;
@@ -61,6 +61,12 @@ pub fn distance_m(from: LatLon, to: LatLon) -> f64 {
     } else {
         d
     }
+}
+
+/// The point `distance_m` from `from` on the initial bearing `bearing_deg`.
+pub fn destination(from: LatLon, bearing_deg: f64, distance_m: f64) -> LatLon {
+    let p = Haversine.destination(from.point(), bearing_deg, distance_m);
+    LatLon::new(p.y(), p.x())
 }
 
 /// Initial bearing from `from` to `to`, degrees clockwise from true north in [0, 360).

@@ -314,6 +314,25 @@ impl Fields<'_> {
         }
     }
 
+    /// A whole number of minutes where SPEC floors small values without error:
+    /// anything below 0 reads as 0 (the floor of 10 applies later), anything
+    /// beyond a year as a year.
+    fn minutes(&self, key: &str) -> Result<Option<u32>, InputError> {
+        const YEAR_MIN: i64 = 60 * 24 * 366;
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Number(n)) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+                (Some(v), _, _) => Ok(Some(v.clamp(0, YEAR_MIN) as u32)),
+                (None, Some(_), _) => Ok(Some(YEAR_MIN as u32)),
+                (None, None, Some(f)) if f.fract() == 0.0 => {
+                    Ok(Some(f.clamp(0.0, YEAR_MIN as f64) as u32))
+                }
+                _ => Err(out_of_range(key, "a whole number of minutes")),
+            },
+            Some(_) => Err(wrong_type(key, "a whole number")),
+        }
+    }
+
     fn count(&self, key: &str, max: u64) -> Result<Option<u32>, InputError> {
         match self.get(key) {
             None => Ok(None),
@@ -412,6 +431,7 @@ fn context(f: &Fields) -> Result<ContextUpdate, InputError> {
             Trip::parse(word)
                 .ok_or_else(|| out_of_range("trip", "one of vacation, commute, business, errand"))
         })?,
+        // `change` tells absent and null apart; `count` reads and checks the value.
         party: f.change("party", |_| match f.count("party", 1000)? {
             Some(0) | None => Err(out_of_range("party", "a whole number from 1 to 1000")),
             Some(n) => Ok(n),
@@ -465,7 +485,7 @@ fn profile(f: &Fields) -> Result<Profile, InputError> {
         dislikes: tag_patterns(f, "dislikes")?,
         lang,
         quiet_hours: quiet,
-        min_gap_min: f.count("min_gap_min", 60 * 24 * 366)?,
+        min_gap_min: f.minutes("min_gap_min")?,
         max_per_day: f.count("max_per_day", 10_000)?,
     })
 }

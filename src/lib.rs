@@ -19,6 +19,8 @@
 //! - [`rules`]: SPEC's eligibility rules and the ranking score, one function each.
 //! - [`decide`]: the search for the best eligible offer.
 //! - [`message`]: the sentence a person reads, in English or French.
+//! - [`suggestion`]: a suggestion payload built from the decision, with its id.
+//! - [`feedback`]: what the person's feedback changes.
 //! - [`output`]: the payloads kairos publishes.
 //! - [`engine`]: `Engine::step(topic, payload, at) -> outputs`, the one entry point.
 //! - [`config`]: the TOML configuration and its documented defaults.
@@ -46,6 +48,7 @@ pub mod config;
 pub mod decide;
 pub mod device;
 pub mod engine;
+pub mod feedback;
 pub mod gen;
 pub mod geodesy;
 pub mod import;
@@ -58,6 +61,7 @@ pub mod replay;
 pub mod rules;
 pub mod serve;
 pub mod store;
+pub mod suggestion;
 pub mod trace;
 
 pub use catalog::Catalog;

@@ -20,6 +20,49 @@ pub struct ReplaySummary {
     pub published: u64,
 }
 
+/// A trace line longer than this is skipped (a payload is at most 64 KiB by
+/// default; the line around it adds little).
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Reads one line (without its newline) into `buffer`, keeping at most `cap`
+/// bytes; `Some(false)` when the line was longer (the rest is consumed, not
+/// kept), `None` at the end of the input.
+fn read_line_capped(
+    input: &mut impl BufRead,
+    buffer: &mut Vec<u8>,
+    cap: usize,
+) -> std::io::Result<Option<bool>> {
+    buffer.clear();
+    let mut fits = true;
+    let mut read_any = false;
+    loop {
+        let available = input.fill_buf()?;
+        if available.is_empty() {
+            return Ok(read_any.then_some(fits));
+        }
+        read_any = true;
+        let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
+            Some(end) => (&available[..end], Some(end + 1)),
+            None => (available, None),
+        };
+        if buffer.len() + chunk.len() <= cap {
+            buffer.extend_from_slice(chunk);
+        } else {
+            fits = false;
+        }
+        let used = done.unwrap_or(chunk.len());
+        input.consume(used);
+        if done.is_some() {
+            if buffer.last() == Some(&b'\r') {
+                buffer.pop();
+            }
+            return Ok(Some(fits));
+        }
+    }
+}
+
 /// Sweep expired state every this many events (memory only: never changes output).
 const SWEEP_EVERY: u64 = 65_536;
 
@@ -32,14 +75,25 @@ pub fn replay(
     log: &mut impl Write,
 ) -> std::io::Result<ReplaySummary> {
     let mut summary = ReplaySummary::default();
-    for (index, line) in trace.lines().enumerate() {
-        let line = line?;
-        let number = index + 1;
+    let mut trace = trace;
+    let mut buffer = Vec::new();
+    let mut number = 0u64;
+    while let Some(fits) = read_line_capped(&mut trace, &mut buffer, MAX_LINE_BYTES)? {
+        number += 1;
         summary.lines += 1;
-        if line.trim().is_empty() {
+        let mut bytes = buffer.as_slice();
+        if number == 1 {
+            bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
+        }
+        let line = match (fits, std::str::from_utf8(bytes)) {
+            (false, _) => Err(format!("longer than {MAX_LINE_BYTES} bytes")),
+            (true, Err(_)) => Err("not UTF-8".to_string()),
+            (true, Ok(text)) => Ok(text),
+        };
+        if line.as_ref().is_ok_and(|l| l.trim().is_empty()) {
             continue;
         }
-        let event = match parse_line(&line) {
+        let event = match line.and_then(parse_line) {
             Ok(event) => event,
             Err(reason) => {
                 summary.skipped += 1;
@@ -68,4 +122,33 @@ pub fn replay(
     }
     out.flush()?;
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(input: &[u8], cap: usize) -> Vec<(bool, Vec<u8>)> {
+        let mut reader = input;
+        let mut buffer = Vec::new();
+        let mut out = Vec::new();
+        while let Some(fits) = read_line_capped(&mut reader, &mut buffer, cap).unwrap() {
+            out.push((fits, buffer.clone()));
+        }
+        out
+    }
+
+    #[test]
+    fn lines_are_split_capped_and_the_last_needs_no_newline() {
+        let got = lines(b"ab\r\ncdefgh\n\nij", 4);
+        assert_eq!(
+            got,
+            vec![
+                (true, b"ab".to_vec()),
+                (false, Vec::new()),
+                (true, Vec::new()),
+                (true, b"ij".to_vec())
+            ]
+        );
+    }
 }

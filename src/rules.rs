@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::device::{Context, Device, Profile, TagPattern};
-use crate::geodesy::{angle_between_deg, TravelFrame};
+use crate::geodesy::TravelFrame;
 use crate::message::Side;
 use crate::offers::{Audience, Condition, Hours, Merchant, Offer};
 
@@ -24,10 +24,6 @@ pub const AHEAD_HALF_ANGLE: f64 = 60.0;
 pub const SIDE_OFFSET_M: f64 = 25.0;
 /// Walking pace used for arrival when slower than [`MOVING_SPEED`].
 pub const WALKING_SPEED: f64 = 1.4;
-/// Score factor for a merchant matching a `likes` tag.
-pub const LIKED_FACTOR: f64 = 0.75;
-/// Score factor for an offer with an audience.
-pub const AUDIENCE_FACTOR: f64 = 0.9;
 
 /// How far a device at `speed` m/s may be offered something.
 pub fn reach_m(speed: f64) -> f64 {
@@ -47,11 +43,6 @@ pub fn eta_seconds(distance_m: f64, speed: f64) -> u64 {
 /// The instant of arrival.
 pub fn arrival_time(now: DateTime<Utc>, eta_s: u64) -> DateTime<Utc> {
     now + Duration::seconds(eta_s.min(i64::MAX as u64) as i64)
-}
-
-/// True when `bearing` lies within ±60° of `heading`.
-pub fn is_ahead(bearing: f64, heading: f64) -> bool {
-    angle_between_deg(bearing, heading) <= AHEAD_HALF_ANGLE
 }
 
 /// Closer than this, in metres, a merchant has no direction: it counts as ahead.
@@ -129,15 +120,6 @@ pub trait OpenAt {
     fn open_at(&mut self, hours: &Arc<Hours>, t: DateTime<Utc>) -> bool;
 }
 
-/// Evaluates every time, without memory.
-pub struct Direct;
-
-impl OpenAt for Direct {
-    fn open_at(&mut self, hours: &Arc<Hours>, t: DateTime<Utc>) -> bool {
-        hours.is_open_at(t)
-    }
-}
-
 /// The offer's own time rules at arrival: validity dates and `when`.
 pub fn offer_holds_at(offer: &Offer, arrival: DateTime<Utc>, hours: &mut impl OpenAt) -> bool {
     offer.is_valid_at(arrival) && offer.when().is_none_or(|w| hours.open_at(w, arrival))
@@ -162,16 +144,19 @@ pub fn is_fresh_for(
         && !device.suggested_recently(&merchant.id, &offer.id, now)
 }
 
-/// Lower is better: distance, × 0.75 if liked, × 0.9 if the offer has an audience.
-pub fn score(distance_m: f64, liked: bool, has_audience: bool) -> f64 {
-    let mut s = distance_m;
-    if liked {
-        s *= LIKED_FACTOR;
-    }
-    if has_audience {
-        s *= AUDIENCE_FACTOR;
-    }
-    s
+/// The ranking score, lower is better: whole metres (as `distance_m` is
+/// published), × 0.75 if liked, × 0.9 if the offer has an audience. Kept as an
+/// exact integer in units of 1/10,000 m, so two merchants at the same published
+/// distance tie exactly and the tie goes to the merchant id, as SPEC says.
+pub fn score(distance_m: f64, liked: bool, has_audience: bool) -> u64 {
+    let liked_factor = if liked { 75 } else { 100 };
+    let audience_factor = if has_audience { 90 } else { 100 };
+    whole_metres(distance_m) * liked_factor * audience_factor
+}
+
+/// A distance as published: whole metres.
+pub fn whole_metres(distance_m: f64) -> u64 {
+    distance_m.round().max(0.0) as u64
 }
 
 #[cfg(test)]
@@ -195,9 +180,22 @@ mod tests {
 
     #[test]
     fn the_cone_is_sixty_degrees_each_side() {
-        assert!(is_ahead(200.0, 150.0));
-        assert!(is_ahead(90.0, 150.0));
-        assert!(!is_ahead(89.0, 150.0));
-        assert!(is_ahead(330.0, 20.0));
+        use crate::geodesy::{destination, LatLon};
+        let car = LatLon::new(45.9, 6.13);
+        let frame = TravelFrame::new(car, 150.0);
+        let at = |bearing: f64| destination(car, bearing, 500.0).unit_vector();
+        assert!(is_ahead_of(&frame, at(200.0), 500.0));
+        assert!(is_ahead_of(&frame, at(90.5), 500.0));
+        assert!(!is_ahead_of(&frame, at(89.5), 500.0));
+        assert!(
+            is_ahead_of(&frame, at(89.5), 0.4),
+            "at the door counts as ahead"
+        );
+    }
+
+    #[test]
+    fn equal_published_distances_tie_exactly() {
+        assert_eq!(score(677.4, false, false), score(676.6, false, false));
+        assert!(score(100.0, true, true) < score(100.0, true, false));
     }
 }

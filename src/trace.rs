@@ -27,10 +27,16 @@ struct RawLine<'a> {
     at: Option<Cow<'a, str>>,
     #[serde(borrow)]
     topic: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    /// Present-but-`null` stays `Some("null")`: a JSON `null` payload is an input
+    /// (answered `wrong_type`), not an absent one.
+    #[serde(borrow, default, deserialize_with = "present")]
     payload: Option<&'a RawValue>,
     #[serde(borrow)]
     payload_raw: Option<Cow<'a, str>>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
 }
 
 /// Reads one trace line; the error says what is wrong with it.
@@ -119,6 +125,15 @@ mod tests {
         )
         .unwrap();
         assert!(e.payload.is_empty());
+    }
+
+    #[test]
+    fn a_null_payload_is_kept_as_null_not_as_empty() {
+        let e = parse_line(
+            r#"{"at":"2026-07-15T14:00:00Z","topic":"kairos/a/profile","payload":null}"#,
+        )
+        .unwrap();
+        assert_eq!(&*e.payload, b"null");
     }
 
     #[test]

@@ -280,6 +280,9 @@ fn the_drive_at_every_hour_of_a_day_and_a_commuter_on_two_days_respect_every_rul
     assert!(verdict.per_device.len() > 12, "{:?}", verdict.per_device);
 }
 
+/// One way to alter a replay's outputs.
+type Tamper = Box<dyn Fn(&mut Vec<Value>)>;
+
 /// The referee is not a rubber stamp: the lunch drive's real suggestion, altered
 /// one way at a time, is caught by the rule it breaks.
 #[test]
@@ -314,6 +317,26 @@ fn the_referee_catches_suggestions_that_break_a_rule() {
                 real_data::hours_state_in_germany(&h, arrival, p) != opening_hours::RuleKind::Open
             })
     });
+    // A farther place that would fit as well: choosing it loses the ranking.
+    let position = &lines
+        .iter()
+        .find(|l| l["at"] == real[0]["at"] && l["topic"].as_str().unwrap().ends_with("/position"))
+        .unwrap()["payload"];
+    let here = (
+        position["lat"].as_f64().unwrap(),
+        position["lon"].as_f64().unwrap(),
+    );
+    let heading = position["heading"].as_f64().unwrap();
+    let chosen_m = suggestion["distance_m"].as_f64().unwrap();
+    let farther = pick(&|p| {
+        let there = (p.lat, p.lon);
+        let d = real_data::distance_m(here, there);
+        !p.is_food_place()
+            && p.tag("opening_hours").is_none()
+            && d > chosen_m + 100.0
+            && d < 3_000.0
+            && real_data::angle_between(real_data::bearing_deg(here, there), heading) < 50.0
+    });
     // A position 5 minutes after the suggestion, for a second one too soon.
     let later = lines
         .iter()
@@ -324,7 +347,7 @@ fn the_referee_catches_suggestions_that_break_a_rule() {
         .unwrap()["at"]
         .clone();
 
-    let cases: Vec<(&str, Box<dyn Fn(&mut Vec<Value>)>)> = vec![
+    let cases: Vec<(&str, Tamper)> = vec![
         (
             "rule 2",
             Box::new(move |o: &mut Vec<Value>| o[0]["payload"]["merchant"]["id"] = json!(meat)),
@@ -332,6 +355,10 @@ fn the_referee_catches_suggestions_that_break_a_rule() {
         (
             "rule 3",
             Box::new(move |o: &mut Vec<Value>| o[0]["payload"]["merchant"]["id"] = json!(closed)),
+        ),
+        (
+            "ranking",
+            Box::new(move |o: &mut Vec<Value>| o[0]["payload"]["merchant"]["id"] = json!(farther)),
         ),
         (
             "distance_m",

@@ -125,7 +125,6 @@ fn values_outside_their_range_are_out_of_range() {
             r#"{"consent": true, "quiet_hours": "25:00-07:00"}"#,
         ),
         ("profile", r#"{"consent": true, "likes": ["italian"]}"#),
-        ("profile", r#"{"consent": true, "min_gap_min": -5}"#),
         ("profile", r#"{"consent": true, "max_per_day": -1}"#),
         ("feedback", r#"{"merchant": "m1", "action": "loved"}"#),
         ("ask", r#"{"trip": "moon"}"#),

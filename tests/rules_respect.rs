@@ -121,7 +121,8 @@ fn a_profile_sets_a_shorter_gap() {
 
 #[test]
 fn a_gap_below_ten_minutes_counts_as_ten() {
-    for gap in [0, 1, 5, 9] {
+    // SPEC: "below 10 counts as 10 (no error)": negative values too.
+    for gap in [-5, 0, 1, 5, 9] {
         let mut sim = after_first(json!({"min_gap_min": gap}));
         assert!(sim.still(&t(9 * 60 + 59)).is_none(), "gap {gap}");
         assert!(sim.still(&tm(10)).is_some(), "gap {gap}");

@@ -127,6 +127,8 @@ impl Loader {
             path: file.to_path_buf(),
             detail,
         };
+        // Some editors save UTF-8 with a byte-order mark; JSON has none.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let raw: RawCollection =
             serde_json::from_str(text).map_err(|e| not_collection(e.to_string()))?;
         if raw.kind.as_deref() != Some("FeatureCollection") {

@@ -129,12 +129,16 @@ mod tests {
         }
     }
 
+    fn refusal(config: &ServeConfig) -> String {
+        match client_tls(config) {
+            Ok(_) => panic!("this configuration must be refused"),
+            Err(error) => error.to_string(),
+        }
+    }
+
     #[test]
     fn a_missing_ca_file_is_one_clear_error() {
-        let error = client_tls(&config("/nonexistent/ca.pem", "", ""))
-            .err()
-            .expect("refused")
-            .to_string();
+        let error = refusal(&config("/nonexistent/ca.pem", "", ""));
         assert!(
             error.contains("serve.ca_file /nonexistent/ca.pem"),
             "{error}"
@@ -146,19 +150,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ca.pem");
         std::fs::write(&path, "not a certificate").unwrap();
-        let error = client_tls(&config(path.to_str().unwrap(), "", ""))
-            .err()
-            .expect("refused")
-            .to_string();
+        let error = refusal(&config(path.to_str().unwrap(), "", ""));
         assert!(error.contains("no PEM certificate"), "{error}");
     }
 
     #[test]
     fn a_client_certificate_needs_its_key() {
-        let error = client_tls(&config("", "/some/cert.pem", ""))
-            .err()
-            .expect("refused")
-            .to_string();
+        let error = refusal(&config("", "/some/cert.pem", ""));
         assert!(error.contains("give both or neither"), "{error}");
     }
 }

@@ -437,14 +437,16 @@ impl Verdict {
     }
 }
 
+/// A suggestion made: when, the merchant, the offer, and the person's settings then.
+type Made = (DateTime<Utc>, String, String, Person);
+
 /// Checks every suggestion of `outputs` against the trace `lines` that produced
 /// them and the offer file `offer_file`, rule by rule, from the merchants' tags.
 pub fn referee(offer_file: &Value, lines: &[Value], outputs: &[Value]) -> Verdict {
     let places = places(offer_file);
     let moments = moments(lines);
     let mut verdict = Verdict::default();
-    let mut by_device: BTreeMap<String, Vec<(DateTime<Utc>, String, String, Person)>> =
-        BTreeMap::new();
+    let mut by_device: BTreeMap<String, Vec<Made>> = BTreeMap::new();
     let mut seen_events: HashMap<(String, String), usize> = HashMap::new();
 
     for output in outputs {
@@ -484,19 +486,13 @@ pub fn referee(offer_file: &Value, lines: &[Value], outputs: &[Value]) -> Verdic
         };
         let merchant_id = s["merchant"]["id"].as_str().unwrap_or("").to_string();
         let Some(place) = places.get(&merchant_id) else {
-            fail(
-                "the merchant is in the offer file",
-                format!("{merchant_id}"),
-            );
+            fail("the merchant is in the offer file", merchant_id.clone());
             continue;
         };
         verdict.merchants.push(merchant_id.clone());
         let offer_id = s["offer"]["id"].as_str().unwrap_or("").to_string();
         if place.tags.contains_key("offers") {
-            fail(
-                "imported merchants have no offers key",
-                format!("{merchant_id}"),
-            );
+            fail("imported merchants have no offers key", merchant_id.clone());
         }
         if offer_id != "place" {
             fail(
