@@ -125,7 +125,7 @@ fn run_size(args: &Args, n: usize, table: &mut Table) -> AnyResult<()> {
     let offers = dir.join("offers.geojson");
     let trace = dir.join("trace.jsonl");
     let stamp = format!(
-        "merchants={n} devices={} events={} seed={}",
+        "generator=3 merchants={n} devices={} events={} seed={}",
         args.devices, args.events, args.seed
     );
     let marker = dir.join("params.txt");
@@ -235,6 +235,27 @@ fn run_size(args: &Args, n: usize, table: &mut Table) -> AnyResult<()> {
         format!("{} ({})", proto.rate(), proto.p50_p99()),
     );
     let all_tree = cone::all_tree(&catalog);
+    let empty_cone: Vec<&Fix> = sample
+        .iter()
+        .copied()
+        .filter(|f| cone::nearest_in_cone(&all_tree, f, true).is_none())
+        .collect();
+    table.set(
+        "positions with no merchant at all ahead within reach",
+        n,
+        format!(
+            "{:.1} %",
+            100.0 * empty_cone.len() as f64 / sample.len().max(1) as f64
+        ),
+    );
+    let lat = time_each(&empty_cone, |f| cone::count_in_cone(&all_tree, f, false));
+    table.set(
+        "  there, the walk as today (all within reach, cone per entry): p50 / p99 µs",
+        n,
+        lat.p50_p99(),
+    );
+    let lat = time_each(&empty_cone, |f| cone::count_in_cone(&all_tree, f, true));
+    table.set("  there, cone-pruned: p50 / p99 µs", n, lat.p50_p99());
     let worst: Vec<&Fix> = sample.iter().copied().take(5_000).collect();
     let lat = time_each(&worst, |f| cone::count_in_cone(&all_tree, f, false));
     table.set(
@@ -263,7 +284,7 @@ fn run_size(args: &Args, n: usize, table: &mut Table) -> AnyResult<()> {
         n,
         format!(
             "{:.2} %",
-            100.0 * same as f64 / lat.answers.len().max(1) as f64
+            100.0 * same as f64 / proto.answers.len().max(1) as f64
         ),
     );
 
@@ -279,19 +300,30 @@ fn run_size(args: &Args, n: usize, table: &mut Table) -> AnyResult<()> {
         n,
         format!("{} ({})", full_gf.rate(), full_gf.p50_p99()),
     );
-    let mut walks: Vec<usize> = full_gf.answers.iter().map(|(_, w)| *w).collect();
-    walks.sort_unstable();
-    let unanswered = full_gf.answers.iter().filter(|(a, _)| !a).count();
-    table.set(
-        "  candidates walked p50 / p99; no eligible offer",
-        n,
-        format!(
-            "{} / {}; {:.1} %",
-            walks.get(walks.len() / 2).unwrap_or(&0),
-            walks.get(walks.len() * 99 / 100).unwrap_or(&0),
-            100.0 * unanswered as f64 / walks.len().max(1) as f64
+    for (label, answers) in [
+        (
+            "  trace profiles: candidates walked p50 / p99; no eligible offer",
+            &full.answers,
         ),
-    );
+        (
+            "  gluten-free: candidates walked p50 / p99; no eligible offer",
+            &full_gf.answers,
+        ),
+    ] {
+        let mut walks: Vec<usize> = answers.iter().map(|(_, w)| *w).collect();
+        walks.sort_unstable();
+        let unanswered = answers.iter().filter(|(a, _)| !a).count();
+        table.set(
+            label,
+            n,
+            format!(
+                "{} / {}; {:.1} %",
+                walks.get(walks.len() / 2).unwrap_or(&0),
+                walks.get(walks.len() * 99 / 100).unwrap_or(&0),
+                100.0 * unanswered as f64 / walks.len().max(1) as f64
+            ),
+        );
+    }
 
     // Replay on one thread, the whole trace.
     let (events, seconds) = replay(&catalog, &text)?;
@@ -502,14 +534,13 @@ fn time_each<A>(fixes: &[&Fix], mut query: impl FnMut(&Fix) -> A) -> Latencies<A
     Latencies::new(each, started.elapsed(), answers)
 }
 
+/// Decision latencies, each with (found an offer, candidates walked).
+type Decisions = Latencies<(bool, usize)>;
+
 /// `best_offer` on a warm engine: the trace is stepped up to each sampled
 /// position (untimed), then the decision for that device is timed, with its own
 /// profile and with a gluten-free one.
-fn full_decisions(
-    catalog: &Arc<Catalog>,
-    text: &[u8],
-    sample: &[&Fix],
-) -> (Latencies<bool>, Latencies<(bool, usize)>) {
+fn full_decisions(catalog: &Arc<Catalog>, text: &[u8], sample: &[&Fix]) -> (Decisions, Decisions) {
     let mut engine = Engine::new(Config::default().engine, Arc::clone(catalog));
     let mut wanted = sample.iter().peekable();
     let (mut own, mut gf) = (Vec::new(), Vec::new());
@@ -541,7 +572,18 @@ fn full_decisions(
         let d = t.elapsed();
         own.push(d);
         own_total += d;
-        own_answers.push(answer.is_some());
+        let reach = rules::reach_m(position.speed);
+        let until = answer.as_ref().map_or(reach, |c| c.distance_m);
+        let filter = if profile.diet.is_empty() {
+            FoodFilter::AnyFood
+        } else {
+            FoodFilter::ServingDiets(&profile.diet)
+        };
+        let walked = catalog
+            .nearby(position.location, reach, filter)
+            .take_while(|(_, distance, _)| *distance <= until)
+            .count();
+        own_answers.push((answer.is_some(), walked));
         let mut celiac = profile.clone();
         celiac.consent = true;
         celiac.diet = vec!["gluten_free".into()];

@@ -82,6 +82,13 @@ pub struct ServeConfig {
     pub offers_poll_ms: u64,
     /// Also read OwnTracks locations (`owntracks/{user}/{device}`) as positions.
     pub owntracks: bool,
+    /// Where device state lives: a file path or `redis://host:port/db`; empty:
+    /// memory only for the library, the default file for `kairos serve`.
+    pub state: String,
+    /// MQTT shared-subscription group that instances split inputs in; empty: none.
+    pub share_group: String,
+    /// Seconds between two purges of expired history from the state store.
+    pub purge_every_s: u64,
 }
 
 /// The whole file.
@@ -169,6 +176,12 @@ impl Config {
                     .into(),
             );
         }
+        if let Some(why) = crate::serve::share::invalid_group(&s.share_group) {
+            return Err(format!("serve.share_group {:?}: {why}", s.share_group));
+        }
+        if s.purge_every_s == 0 {
+            return Err("serve.purge_every_s must be positive".into());
+        }
         if s.client_cert.is_empty() != s.client_key.is_empty() {
             return Err(
                 "serve.client_cert and serve.client_key go together: give both or neither".into(),
@@ -224,6 +237,8 @@ mod tests {
         assert!(Config::from_toml("[serve]\nmax_packet_bytes = 100\n", "t").is_err());
         assert!(Config::from_toml("[serve]\nclient_cert = \"c.pem\"\n", "t").is_err());
         assert!(Config::from_toml("[serve]\nmetrics = \"nowhere\"\n", "t").is_err());
+        assert!(Config::from_toml("[serve]\nshare_group = \"a/b\"\n", "t").is_err());
+        assert!(Config::from_toml("[serve]\npurge_every_s = 0\n", "t").is_err());
         let c = Config::from_toml("[serve]\nmetrics = \"127.0.0.1:9464\"\n", "t").unwrap();
         assert_eq!(c.serve.metrics, "127.0.0.1:9464");
     }

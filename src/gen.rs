@@ -11,9 +11,11 @@
 //! tags are rare, so a share of the food places (default 2 %, about 0.7 % of
 //! all merchants) is tagged `diet:gluten_free=yes`: the only made-up tag.
 //!
-//! **Drives.** Each device starts near a generated merchant, drives at
-//! 5–30 m/s along a smoothly turning heading (steering back when it strays
-//! more than [`HOME_RADIUS_M`] from home), and reports its position every 1–5 s
+//! **Drives.** Each device starts near a generated merchant and drives from
+//! place to place within its city: it heads for another generated merchant of
+//! the same city, turning smoothly (at most [`MAX_TURN_DEG_S`]) with a little
+//! wander, at 5–30 m/s, picks the next place on arrival, and reports its
+//! position every 1–5 s
 //! (its own period). Profiles have consent (95 %), diets, likes and a language;
 //! the context says hungry. All devices are merged in time order into one trace.
 //!
@@ -117,8 +119,11 @@ pub const CITY_CENTRES: &[(&str, f64, f64)] = &[
     ("Thessaloniki", 40.6401, 22.9444),
 ];
 
-/// A drive turns back towards home when it is farther than this.
-pub const HOME_RADIUS_M: f64 = 8_000.0;
+/// How fast a drive turns, in degrees per second (about a city turn at 15 m/s).
+pub const MAX_TURN_DEG_S: f64 = 6.0;
+
+/// A drive picks its next destination when it is this close to the current one.
+const ARRIVED_M: f64 = 300.0;
 
 /// Metres per degree of latitude (and of longitude at the equator).
 const M_PER_DEG: f64 = 111_320.0;
@@ -238,12 +243,12 @@ pub fn generate(options: &GenerateOptions, dir: &Path) -> Result<GenerateSummary
         return Err(ImportError::Option("the sources hold no merchant".into()));
     }
     let offers = dir.join("offers.geojson");
-    let homes = write_atomically(&offers, |out| {
+    let places = write_atomically(&offers, |out| {
         write_merchants(options, &sets, out, &mut summary)
     })?;
     let trace = dir.join("trace.jsonl");
     write_atomically(&trace, |out| {
-        write_drives(options, &homes, out, &mut summary)
+        write_drives(options, &places, out, &mut summary)
     })?;
     Ok(summary)
 }
@@ -338,18 +343,20 @@ fn is_food(properties: &Map<String, Value>) -> bool {
     FOOD_AMENITIES.contains(&tag("amenity")) || FOOD_SHOPS.contains(&tag("shop"))
 }
 
-/// Writes the tiled merchants; returns each city's populated area (centre and
-/// generated locations sampled for drive starts).
+/// Generated merchants drives start from and head for, by city.
+type Places = Vec<Vec<LatLon>>;
+
+/// Writes the tiled merchants; returns places for drives to start from.
 fn write_merchants(
     options: &GenerateOptions,
     sets: &[CitySet],
     out: &mut dyn Write,
     summary: &mut GenerateSummary,
-) -> std::io::Result<Vec<LatLon>> {
+) -> std::io::Result<Places> {
     let mut rng = Rng::new(options.seed);
     let sets: Vec<&CitySet> = sets.iter().filter(|s| !s.places.is_empty()).collect();
     let cell_m = 2.0 * sets.iter().map(|s| s.half_side_m()).fold(0.0, f64::max) + 200.0;
-    let mut homes = Vec::new();
+    let mut places: Places = vec![Vec::new(); CITY_CENTRES.len()];
     let mut cities = vec![false; CITY_CENTRES.len()];
     out.write_all(b"{\"type\":\"FeatureCollection\",\"features\":[")?;
     let mut line = String::new();
@@ -407,8 +414,8 @@ fn write_merchants(
             out.write_all(line.as_bytes())?;
             serde_json::to_writer(&mut *out, &properties)?;
             out.write_all(b"}")?;
-            if rng.unit() < 0.01 || homes.is_empty() {
-                homes.push(LatLon::new(lat, lon));
+            if rng.unit() < 0.01 || places[city].is_empty() {
+                places[city].push(LatLon::new(lat, lon));
             }
             written += 1;
         }
@@ -418,7 +425,8 @@ fn write_merchants(
     summary.merchants = written;
     summary.tiles = tile;
     summary.cities = cities.iter().filter(|c| **c).count();
-    Ok(homes)
+    places.retain(|p| !p.is_empty());
+    Ok(places)
 }
 
 /// The `i`-th cell of a square spiral around (0, 0): (0,0), (1,0), (1,1), (0,1), (-1,1), ...
@@ -444,7 +452,8 @@ fn spiral_cell(i: usize) -> (i64, i64) {
 /// One device's drive.
 struct Drive {
     name: String,
-    home: LatLon,
+    city: usize,
+    target: LatLon,
     at: LatLon,
     heading: f64,
     turn_deg_s: f64,
@@ -458,7 +467,7 @@ struct Drive {
 /// Writes profiles, contexts and positions of every device, merged in time order.
 fn write_drives(
     options: &GenerateOptions,
-    homes: &[LatLon],
+    places: &Places,
     out: &mut dyn Write,
     summary: &mut GenerateSummary,
 ) -> std::io::Result<()> {
@@ -474,8 +483,12 @@ fn write_drives(
     let mut queue = BinaryHeap::with_capacity(devices);
     let t0 = stamp(start);
     for d in 0..devices {
-        let home = homes[rng.below(homes.len())];
-        let at = offset(home, (rng.unit() - 0.5) * 400.0, (rng.unit() - 0.5) * 400.0);
+        let city = rng.below(places.len());
+        let at = offset(
+            places[city][rng.below(places[city].len())],
+            (rng.unit() - 0.5) * 400.0,
+            (rng.unit() - 0.5) * 400.0,
+        );
         let name = format!("car{d}");
         let consent = rng.unit() < 0.95;
         let diet = [
@@ -510,7 +523,8 @@ fn write_drives(
         }
         drives.push(Drive {
             name,
-            home,
+            city,
+            target: places[city][rng.below(places[city].len())],
             at,
             heading: rng.unit() * 360.0,
             turn_deg_s: 0.0,
@@ -536,7 +550,7 @@ fn write_drives(
             )?;
             summary.lines += 1;
         }
-        drive.advance(drive.period_s as f64, &mut rng);
+        drive.advance(drive.period_s as f64, &places[drive.city], &mut rng);
         line.clear();
         let _ = write!(
             line,
@@ -562,16 +576,18 @@ fn write_drives(
 }
 
 impl Drive {
-    /// Moves on by `dt` seconds: speed and turn rate wander smoothly.
-    fn advance(&mut self, dt: f64, rng: &mut Rng) {
-        self.speed = (self.speed + (rng.unit() - 0.5) * 1.0 * dt).clamp(5.0, 30.0);
-        self.turn_deg_s = (self.turn_deg_s + (rng.unit() - 0.5) * 1.0 * dt).clamp(-3.0, 3.0);
-        let mut heading = self.heading + self.turn_deg_s * dt;
-        if crate::geodesy::distance_m(self.at, self.home) > HOME_RADIUS_M {
-            let back = crate::geodesy::bearing_deg(self.at, self.home);
-            let error = (back - heading + 540.0).rem_euclid(360.0) - 180.0;
-            heading += error.clamp(-3.0 * dt, 3.0 * dt);
+    /// Moves on by `dt` seconds: turns towards the destination (with a
+    /// little wander), speed wanders smoothly; a new destination on arrival.
+    fn advance(&mut self, dt: f64, places: &[LatLon], rng: &mut Rng) {
+        if crate::geodesy::distance_m(self.at, self.target) < ARRIVED_M {
+            self.target = places[rng.below(places.len())];
         }
+        self.speed = (self.speed + (rng.unit() - 0.5) * 1.0 * dt).clamp(5.0, 30.0);
+        self.turn_deg_s = (self.turn_deg_s + (rng.unit() - 0.5) * 1.0 * dt).clamp(-2.0, 2.0);
+        let wanted = crate::geodesy::bearing_deg(self.at, self.target);
+        let error = (wanted - self.heading + 540.0).rem_euclid(360.0) - 180.0;
+        let limit = MAX_TURN_DEG_S * dt;
+        let heading = self.heading + (error + self.turn_deg_s * dt).clamp(-limit, limit);
         self.heading = heading.rem_euclid(360.0);
         let step = self.speed * dt;
         let (s, c) = self.heading.to_radians().sin_cos();

@@ -20,7 +20,8 @@ use kairos::{Catalog, Config, Engine};
     version,
     about,
     after_help = "Exit codes: 0 success; 1 `check` found problems; 2 bad usage, an unreadable file, \
-or a broker that cannot be used (port taken, bad URL, credentials or certificate refused).\n\
+or a broker that cannot be used (port taken, bad URL, credentials or certificate refused), \
+or a state store that cannot be opened (corrupt or unwritable file, Redis unreachable).\n\
 Logging (serve, demo, record) goes to stderr; set RUST_LOG to change it (e.g. RUST_LOG=kairos=debug; the embedded broker logs as rumqttd, off by default)."
 )]
 struct Cli {
@@ -50,6 +51,15 @@ enum Command {
         /// Serve Prometheus metrics on this address (HOST:PORT), e.g. 127.0.0.1:9464.
         #[arg(long)]
         metrics: Option<SocketAddr>,
+        /// Where device state lives: a file (created if missing), or
+        /// redis://HOST:PORT/DB shared by several instances
+        /// [default: serve.state, else $XDG_DATA_HOME/kairos/state.redb].
+        #[arg(long, value_name = "PATH|URL")]
+        state: Option<String>,
+        /// Split inputs with the other instances of this group through MQTT
+        /// shared subscriptions ($share/NAME/...); give them one redis:// --state.
+        #[arg(long, value_name = "NAME")]
+        share_group: Option<String>,
     },
     /// The seed example, live: embedded broker, bundled offers, the demo car
     /// driven over real MQTT; prints each suggestion and exits.
@@ -177,9 +187,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             listen,
             offers,
             metrics,
+            state,
+            share_group,
         } => {
             init_logging("info,rumqttd=off");
             let mut config = load_config(config.as_deref())?;
+            serve_state(&mut config, state, share_group)?;
             if let Some(listen) = listen {
                 config.serve.listen = listen;
             }
@@ -322,6 +335,36 @@ fn import(what: ImportCommand) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--state` and `--share-group` over the config; the default state file when
+/// neither names a store (the library's empty `state` would mean memory only).
+fn serve_state(
+    config: &mut Config,
+    state: Option<String>,
+    share_group: Option<String>,
+) -> anyhow::Result<()> {
+    if let Some(state) = state {
+        config.serve.state = state;
+    }
+    if config.serve.state.is_empty() {
+        let default = kairos::store::default_state_path()?;
+        config.serve.state = default.to_string_lossy().into_owned();
+    }
+    if let Some(group) = share_group {
+        if let Some(why) = kairos::serve::share::invalid_group(&group) {
+            anyhow::bail!("--share-group {group:?}: {why}");
+        }
+        config.serve.share_group = group;
+    }
+    let shared_store = config.serve.state.starts_with("redis://");
+    if !config.serve.share_group.is_empty() && !shared_store {
+        eprintln!(
+            "kairos: warning: --share-group with a file store: each instance keeps its own device \
+state, so gaps and caps hold per instance only; give every instance the same --state redis://..."
+        );
+    }
+    Ok(())
 }
 
 /// Loads offers for the engine: unusable features are warnings on stderr.

@@ -16,6 +16,9 @@
 //! - [`owntracks`]: OwnTracks locations read as positions (`serve.owntracks`).
 //! - [`tls`]: the rustls configuration for `mqtts://` brokers.
 //! - [`metrics`]: the Prometheus endpoint (`--metrics`) and what it counts.
+//! - [`state`]: where device state lives (`--state`) and how the engine task
+//!   steps through the store.
+//! - [`share`]: shared subscriptions for several instances (`--share-group`).
 //!
 //! Shutdown is a future passed in: when it completes, intake stops (the edge
 //! stops handing on inputs, the watcher stops), the engine finishes the inputs
@@ -30,6 +33,8 @@ pub mod mqtt;
 pub mod offers;
 pub mod owntracks;
 pub mod record;
+pub mod share;
+pub mod state;
 pub mod tls;
 
 use std::future::Future;
@@ -96,6 +101,9 @@ pub enum ServeError {
     /// The offer files cannot be read at all.
     #[error(transparent)]
     Offers(#[from] LoadError),
+    /// The state store cannot be opened (corrupt, unwritable, unreachable).
+    #[error(transparent)]
+    State(#[from] crate::store::StoreError),
     /// Something else went wrong (broker never answered, output file, ...).
     #[error("{0}")]
     Other(String),
@@ -246,6 +254,7 @@ pub async fn serve(
             ServeError::Other(format!("serve.metrics {addr:?} is not HOST:PORT"))
         })?)?),
     };
+    let state = state::DeviceState::open(&config.serve.state).await?;
     let catalog = match &offers {
         OfferSource::Loaded(catalog) => catalog.clone(),
         OfferSource::Paths(paths) => {
@@ -258,7 +267,8 @@ pub async fn serve(
     };
     tracing::info!(merchants = catalog.len(), "offers loaded");
     tracing::info!(broker = %address, "connecting");
-    let options = mqtt::client_options(&config.serve.client_id, &address, &config.serve)?;
+    let client_id = share::client_id(&config.serve.client_id, &config.serve.share_group);
+    let options = mqtt::client_options(&client_id, &address, &config.serve)?;
     let (client, eventloop) = mqtt::client(options);
 
     let counters = Arc::new(Counters::default());
@@ -282,6 +292,7 @@ pub async fn serve(
                         .owntracks
                         .then(|| owntracks::FILTER.to_string()),
                 )
+                .map(|f| share::filter(&config.serve.share_group, &f))
                 .collect(),
             prefix: config.engine.prefix.clone(),
             clock: clock.clone(),
@@ -302,9 +313,19 @@ pub async fn serve(
         ));
     }
     drop(to_engine);
+    if let Some(store) = state.store() {
+        tracker.spawn(state::purge_periodically(
+            store.clone(),
+            Duration::from_secs(config.serve.purge_every_s),
+            config.engine.history_days,
+            clock.clone(),
+            intake.clone(),
+        ));
+    }
     let engine = Engine::new(config.engine.clone(), catalog);
     tracker.spawn(run_engine(
         engine,
+        state,
         engine_inbox,
         to_publisher,
         Duration::from_secs(config.serve.sweep_every_s),
@@ -350,6 +371,7 @@ pub async fn serve(
 /// catalogs, sweeps expired state; ends when every sender is gone.
 async fn run_engine(
     mut engine: Engine,
+    state: state::DeviceState,
     mut inbox: mpsc::Receiver<ToEngine>,
     outputs: mpsc::Sender<Publish>,
     sweep_every: Duration,
@@ -363,7 +385,7 @@ async fn run_engine(
         let message = tokio::select! {
             message = inbox.recv() => message,
             _ = sweep.tick() => {
-                engine.sweep(clock.now());
+                state.sweep(&mut engine, clock.now());
                 counters.metrics.devices(engine.device_count());
                 continue;
             }
@@ -378,7 +400,12 @@ async fn run_engine(
                 counters.stepped.fetch_add(1, Ordering::Relaxed);
                 let at = Stamp::from_utc(received.at);
                 let started = std::time::Instant::now();
-                let produced = engine.step(&received.topic, &received.payload, &at);
+                // On a store error nothing is published (fail closed); the
+                // failure is logged and counted in `state`.
+                let produced = state
+                    .step(&mut engine, &received.topic, &received.payload, &at)
+                    .await
+                    .unwrap_or_default();
                 let took = started.elapsed();
                 counters
                     .metrics
