@@ -85,28 +85,38 @@ pub fn best_offer<'c, 'p>(
         }
         if frame.is_some_and(|f| !rules::is_ahead_of(&f, vector, distance_m))
             || device.blocked.contains(&*merchant.id)
-            || rules::is_disliked(merchant, profile)
         {
             continue;
         }
         let eta_s = rules::eta_seconds(distance_m, position.speed);
         let arrival = rules::arrival_time(now, eta_s);
-        let liked = rules::liked_tag(merchant, profile);
+        // Tag matching is the costliest per-merchant step: done at most once, and
+        // only for a merchant that could still win.
+        let mut liked: Option<Option<&TagPattern>> = None;
+        let mut disliked: Option<bool> = None;
         let mut open: Option<bool> = None;
         for offer in &merchant.offers {
-            let score = rules::score(distance_m, liked.is_some(), offer.audience().is_some());
-            if best
-                .as_ref()
-                .is_some_and(|b| !b.is_beaten_by(score, merchant, offer))
-            {
+            let with_audience = offer.audience().is_some();
+            let could_win = |liked: bool| {
+                let score = rules::score(distance_m, liked, with_audience);
+                best.as_ref()
+                    .is_none_or(|b| b.is_beaten_by(score, merchant, offer))
+            };
+            if !could_win(can_be_liked) {
                 continue;
             }
+            let liked = *liked.get_or_insert_with(|| rules::liked_tag(merchant, profile));
+            if liked.is_none() && !could_win(false) {
+                continue;
+            }
+            let score = rules::score(distance_m, liked.is_some(), with_audience);
             let eligible = offer.radius_m().is_none_or(|r| distance_m <= r)
                 && rules::suits_appetite(merchant, offer, profile, hungry)
                 && rules::is_fresh_for(device, merchant, offer, now)
                 && offer
                     .audience()
                     .is_none_or(|a| rules::audience_holds(a, profile, &device.context, now))
+                && !*disliked.get_or_insert_with(|| rules::is_disliked(merchant, profile))
                 && rules::offer_holds_at(offer, arrival, &mut memo)
                 && *open.get_or_insert_with(|| rules::is_open_at(merchant, arrival, &mut memo));
             if eligible {
