@@ -6,7 +6,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,30 +18,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+mod live_support;
+use live_support::{data, drive, free_address, mosquitto_binary};
+
 const WAIT: Duration = Duration::from_secs(20);
-
-fn data(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
-
-fn free_address() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-/// The demo drive: (at, topic, payload) per line.
-fn drive() -> Vec<(chrono::DateTime<chrono::Utc>, String, Vec<u8>)> {
-    std::fs::read_to_string(data("data/demo/drive.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let e = kairos::trace::parse_line(l).unwrap();
-            (e.at.time, e.topic.into_owned(), e.payload.into_owned())
-        })
-        .collect()
-}
 
 /// A clock at the drive's start (a July lunchtime), running in real time.
 fn lunchtime_clock() -> Clock {
@@ -222,18 +202,6 @@ impl Drop for Mosquitto {
         self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn mosquitto_binary() -> PathBuf {
-    [
-        "/usr/sbin/mosquitto",
-        "/usr/local/sbin/mosquitto",
-        "/opt/homebrew/sbin/mosquitto",
-    ]
-    .iter()
-    .map(PathBuf::from)
-    .find(|p| p.exists())
-    .unwrap_or_else(|| PathBuf::from("mosquitto"))
 }
 
 /// `mosquitto_pub` one message (QoS 1).

@@ -6,8 +6,7 @@
 //! process, so one process serves one endpoint.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use kairos::serve::{serve, BrokerChoice, Clock, OfferSource, ServeOptions};
@@ -16,18 +15,10 @@ use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+mod live_support;
+use live_support::{data, free_address};
+
 const WAIT: Duration = Duration::from_secs(20);
-
-fn data(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
-
-fn free_address() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
 
 /// `GET /metrics` over a plain TCP connection; the response body.
 fn scrape(addr: SocketAddr) -> String {

@@ -7,7 +7,6 @@
 //! on 127.0.0.1 (the test car, with the same password), so the test client
 //! needs no TLS of its own. A missing Mosquitto fails loudly.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -19,33 +18,12 @@ use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+mod live_support;
+use live_support::{data, drive, free_port, mosquitto_binary};
+
 const WAIT: Duration = Duration::from_secs(20);
 const USER: &str = "kairos-engine";
 const PASSWORD: &str = "s3cret-for-tests";
-
-fn data(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The demo drive: (at, topic, payload) per line.
-fn drive() -> Vec<(chrono::DateTime<chrono::Utc>, String, Vec<u8>)> {
-    std::fs::read_to_string(data("data/demo/drive.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let e = kairos::trace::parse_line(l).unwrap();
-            (e.at.time, e.topic.into_owned(), e.payload.into_owned())
-        })
-        .collect()
-}
 
 /// Writes `text` to `dir/name`, readable by the `mosquitto` user Mosquitto
 /// drops to when started as root.
@@ -170,18 +148,6 @@ impl Drop for SecureMosquitto {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn mosquitto_binary() -> PathBuf {
-    [
-        "/usr/sbin/mosquitto",
-        "/usr/local/sbin/mosquitto",
-        "/opt/homebrew/sbin/mosquitto",
-    ]
-    .iter()
-    .map(PathBuf::from)
-    .find(|p| p.exists())
-    .unwrap_or_else(|| PathBuf::from("mosquitto"))
 }
 
 /// The engine's configuration for this broker: its CA, the given credentials.

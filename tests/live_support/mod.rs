@@ -17,6 +17,41 @@ use tokio::sync::mpsc;
 /// Longest any single wait may take.
 pub const WAIT: Duration = Duration::from_secs(30);
 
+/// A path in the crate (`data/demo/...`).
+pub fn data(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// A loopback address nobody listens on right now.
+pub fn free_address() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], free_port()))
+}
+
+/// The demo drive: (at, topic, payload) per line.
+pub fn drive() -> Vec<(chrono::DateTime<chrono::Utc>, String, Vec<u8>)> {
+    std::fs::read_to_string(data("data/demo/drive.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let e = kairos::trace::parse_line(l).unwrap();
+            (e.at.time, e.topic.into_owned(), e.payload.into_owned())
+        })
+        .collect()
+}
+
+/// The Mosquitto broker binary (Debian puts it in /usr/sbin, often off PATH).
+pub fn mosquitto_binary() -> PathBuf {
+    [
+        "/usr/sbin/mosquitto",
+        "/usr/local/sbin/mosquitto",
+        "/opt/homebrew/sbin/mosquitto",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
+    .unwrap_or_else(|| PathBuf::from("mosquitto"))
+}
+
 /// A port nobody listens on right now (never 1883 or 6379).
 pub fn free_port() -> u16 {
     loop {
