@@ -161,7 +161,13 @@ impl Engine {
                 }]
             }
         };
-        let device = self.devices.entry(device_id.to_string()).or_default();
+        if !self.devices.contains_key(device_id) {
+            self.devices
+                .insert(device_id.to_string(), Device::default());
+        }
+        let Some(device) = self.devices.get_mut(device_id) else {
+            return Vec::new();
+        };
         let rate = (
             self.config.rate_per_second,
             f64::from(self.config.rate_burst),
@@ -207,7 +213,10 @@ impl Engine {
 
     fn apply(&mut self, device_id: &str, topic: &str, event: Event, at: &Stamp) -> Vec<Output> {
         let now = at.time;
-        let device = self.devices.entry(device_id.to_string()).or_default();
+        // `step` made the entry just before.
+        let Some(device) = self.devices.get_mut(device_id) else {
+            return Vec::new();
+        };
         match event {
             Event::Position(report) => {
                 let position = position_from(&report, now);

@@ -32,7 +32,8 @@ use serde_json::{json, Value};
 
 use kairos::import::trace_log::TraceOptions;
 use real_data::{
-    data, import_merchants, import_trace, line_time, referee, replay, topic_device, Person, Verdict,
+    data, import_merchants, import_trace, line_time, replay_and_referee_all, topic_device, Person,
+    Verdict,
 };
 
 /// The Hof tracks, one device per track, positions only.
@@ -138,25 +139,7 @@ fn with_people(
 
 /// Replays, checks there are no errors, referees, and returns the verdict.
 fn replay_and_referee(what: &str, offers: &Path, offer_json: &Value, lines: &[Value]) -> Verdict {
-    let replayed = replay(offers, lines);
-    assert_eq!(replayed.events as usize, lines.len());
-    assert!(
-        replayed.log.is_empty(),
-        "{what}: replay log: {}",
-        replayed.log
-    );
-    let errors: Vec<&Value> = replayed
-        .outputs
-        .iter()
-        .filter(|o| !o["topic"].as_str().unwrap().ends_with("/suggestion"))
-        .collect();
-    assert!(errors.is_empty(), "{what}: error lines: {errors:?}");
-    let verdict = referee(offer_json, lines, &replayed.outputs);
-    verdict.assert_clean(what);
-    assert!(
-        verdict.checked > 0,
-        "{what}: no suggestion at all, nothing checked"
-    );
+    let (replayed, verdict) = replay_and_referee_all(what, offers, offer_json, lines);
     eprintln!(
         "{what}: {} suggestions checked ({} at food places) over {} events, {} devices suggested to",
         verdict.checked,

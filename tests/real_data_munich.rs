@@ -22,7 +22,9 @@ use chrono::{DateTime, Duration};
 use serde_json::{json, Value};
 
 use kairos::import::trace_log::TraceOptions;
-use real_data::{data, import_merchants, import_trace, merge, referee, replay, Verdict};
+use real_data::{
+    data, import_merchants, import_trace, merge, referee, replay, replay_and_referee_all, Verdict,
+};
 
 /// The Munich merchants, imported into `dir`; returns the offer file and its JSON.
 fn munich_merchants(dir: &Path) -> (std::path::PathBuf, Value) {
@@ -102,29 +104,7 @@ fn round_trip(
 /// fails on error lines, a replay log, a broken rule or no suggestion at all.
 fn replay_and_referee(what: &str, dir: &Path, lines: &[Value]) -> Verdict {
     let (offers, offer_json) = munich_merchants(dir);
-    let replayed = replay(&offers, lines);
-    assert_eq!(
-        replayed.events as usize,
-        lines.len(),
-        "{what}: every line is an event"
-    );
-    assert!(
-        replayed.log.is_empty(),
-        "{what}: replay log: {}",
-        replayed.log
-    );
-    let errors: Vec<&Value> = replayed
-        .outputs
-        .iter()
-        .filter(|o| !o["topic"].as_str().unwrap().ends_with("/suggestion"))
-        .collect();
-    assert!(errors.is_empty(), "{what}: error lines: {errors:?}");
-    let verdict = referee(&offer_json, lines, &replayed.outputs);
-    verdict.assert_clean(what);
-    assert!(
-        verdict.checked > 0,
-        "{what}: the replay made no suggestion, nothing was checked"
-    );
+    let (replayed, verdict) = replay_and_referee_all(what, &offers, &offer_json, lines);
     eprintln!(
         "{what}: {} suggestions checked ({} at food places) over {} events; per device {:?}",
         verdict.checked, verdict.food, replayed.events, verdict.per_device

@@ -105,6 +105,41 @@ pub struct Replayed {
     pub events: u64,
 }
 
+/// Replays `lines` over the offer file `offers` and referees every suggestion
+/// against `offer_json`; fails on a replay log, error lines, a broken rule or
+/// no suggestion at all. Returns what was replayed and the verdict.
+pub fn replay_and_referee_all(
+    what: &str,
+    offers: &Path,
+    offer_json: &Value,
+    lines: &[Value],
+) -> (Replayed, Verdict) {
+    let replayed = replay(offers, lines);
+    assert_eq!(
+        replayed.events as usize,
+        lines.len(),
+        "{what}: every line is an event"
+    );
+    assert!(
+        replayed.log.is_empty(),
+        "{what}: replay log: {}",
+        replayed.log
+    );
+    let errors: Vec<&Value> = replayed
+        .outputs
+        .iter()
+        .filter(|o| !o["topic"].as_str().unwrap().ends_with("/suggestion"))
+        .collect();
+    assert!(errors.is_empty(), "{what}: error lines: {errors:?}");
+    let verdict = referee(offer_json, lines, &replayed.outputs);
+    verdict.assert_clean(what);
+    assert!(
+        verdict.checked > 0,
+        "{what}: the replay made no suggestion, nothing was checked"
+    );
+    (replayed, verdict)
+}
+
 /// Replays `lines` over the offer file `offers` with `kairos::replay::replay`
 /// and default settings, as `kairos replay --offers offers --trace ...` does.
 pub fn replay(offers: &Path, lines: &[Value]) -> Replayed {
