@@ -29,7 +29,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use kairos::decide::best_offer;
+use kairos::decide::{best_offer, HoursCache};
+use kairos::device::Position;
 use kairos::engine::Stamp;
 use kairos::gen::{generate, GenerateOptions};
 use kairos::geodesy::{distance_m, LatLon, TravelFrame};
@@ -183,7 +184,12 @@ fn run_size(args: &Args, n: usize, table: &mut Table) -> AnyResult<()> {
         .take(500)
         .map(|f| {
             catalog
-                .nearby(f.location, rules::reach_m(f.speed), FoodFilter::AnyFood)
+                .nearby(
+                    f.location,
+                    rules::reach_m(f.speed),
+                    FoodFilter::AnyFood,
+                    None,
+                )
                 .count()
         })
         .sum::<usize>()
@@ -193,52 +199,72 @@ fn run_size(args: &Args, n: usize, table: &mut Table) -> AnyResult<()> {
     // The index alone: the 50 nearest within reach.
     let lat = time_each(&sample, |f| {
         catalog
-            .nearby(f.location, rules::reach_m(f.speed), FoodFilter::AnyFood)
+            .nearby(
+                f.location,
+                rules::reach_m(f.speed),
+                FoodFilter::AnyFood,
+                None,
+            )
             .take(50)
             .count()
     });
     table.set("index: 50 nearest within reach, q/s", n, lat.rate());
     table.set("index: p50 / p99 (µs)", n, lat.p50_p99());
 
-    // The simple decision, kairos's index.
+    // The simple decision, kairos's index: food places only, over the
+    // gluten-free tree, walked with subtrees outside the heading wedge skipped;
+    // then the same walk without the wedge (every merchant within the answer's
+    // distance, in all directions, tested one by one).
     let gf = ["gluten_free".to_string()];
-    let simple = time_each(&sample, |f| {
-        let frame = TravelFrame::new(f.location, f.heading);
-        catalog
-            .nearby(
-                f.location,
-                rules::reach_m(f.speed),
-                FoodFilter::ServingDiets(&gf),
-            )
-            .find(|(m, d, v)| m.is_food && rules::is_ahead_of(&frame, *v, *d))
-            .map(|(m, _, _)| m.id.clone())
-    });
+    let simple_with = |wedge: bool| {
+        time_each(&sample, |f| {
+            simple_decision(&catalog, f, FoodFilter::OnlyFoodServing(&gf), wedge)
+        })
+    };
+    let simple = simple_with(true);
     table.set(
         "simple decision, kairos index: q/s (p50 / p99 µs)",
         n,
         format!("{} ({})", simple.rate(), simple.p50_p99()),
     );
+    let unpruned = simple_with(false);
+    table.set(
+        "  the same walk without the heading wedge: q/s (p50 / p99 µs)",
+        n,
+        format!("{} ({})", unpruned.rate(), unpruned.p50_p99()),
+    );
+    assert_eq!(
+        simple.answers, unpruned.answers,
+        "the wedge must not change an answer"
+    );
+    let mixed = time_each(&sample, |f| {
+        simple_decision(&catalog, f, FoodFilter::ServingDiets(&gf), true)
+    });
+    assert_eq!(mixed.answers, simple.answers);
+    table.set(
+        "  through the decision's filter (non-food places too, skipped): q/s (p50 / p99 µs)",
+        n,
+        format!("{} ({})", mixed.rate(), mixed.p50_p99()),
+    );
 
-    // What the index could do (a prototype, see `cone`): the gluten-free food
-    // tree alone, then the same tree walked with subtrees outside the cone pruned.
-    let gf_tree = cone::gluten_free_food_tree(&catalog);
-    let lat = time_each(&sample, |f| cone::nearest_in_cone(&gf_tree, f, false));
-    table.set(
-        "  prototype: gluten-free food tree only: q/s (p50 / p99 µs)",
-        n,
-        format!("{} ({})", lat.rate(), lat.p50_p99()),
-    );
-    let proto = time_each(&sample, |f| cone::nearest_in_cone(&gf_tree, f, true));
-    table.set(
-        "  prototype: + subtrees outside the cone pruned: q/s (p50 / p99 µs)",
-        n,
-        format!("{} ({})", proto.rate(), proto.p50_p99()),
-    );
-    let all_tree = cone::all_tree(&catalog);
+    // Positions with nothing at all ahead: the walk of a decision that finds
+    // nothing must still look at everything within reach.
+    let ahead_count = |f: &Fix, wedge: bool| {
+        let frame = TravelFrame::new(f.location, f.heading);
+        catalog
+            .nearby(
+                f.location,
+                rules::reach_m(f.speed),
+                FoodFilter::AnyFood,
+                wedge.then(|| rules::ahead_wedge(&frame)),
+            )
+            .filter(|(_, n)| rules::is_ahead_of(&frame, n.vector, n.distance_m))
+            .count()
+    };
     let empty_cone: Vec<&Fix> = sample
         .iter()
         .copied()
-        .filter(|f| cone::nearest_in_cone(&all_tree, f, true).is_none())
+        .filter(|f| ahead_count(f, true) == 0)
         .collect();
     table.set(
         "positions with no merchant at all ahead within reach",
@@ -248,44 +274,29 @@ fn run_size(args: &Args, n: usize, table: &mut Table) -> AnyResult<()> {
             100.0 * empty_cone.len() as f64 / sample.len().max(1) as f64
         ),
     );
-    let lat = time_each(&empty_cone, |f| cone::count_in_cone(&all_tree, f, false));
+    let lat = time_each(&empty_cone, |f| ahead_count(f, false));
     table.set(
-        "  there, the walk as today (all within reach, cone per entry): p50 / p99 µs",
+        "  there, walking all within reach: p50 / p99 µs",
         n,
         lat.p50_p99(),
     );
-    let lat = time_each(&empty_cone, |f| cone::count_in_cone(&all_tree, f, true));
-    table.set("  there, cone-pruned: p50 / p99 µs", n, lat.p50_p99());
-    let worst: Vec<&Fix> = sample.iter().copied().take(5_000).collect();
-    let lat = time_each(&worst, |f| cone::count_in_cone(&all_tree, f, false));
+    let lat = time_each(&empty_cone, |f| ahead_count(f, true));
     table.set(
-        "  prototype, nothing eligible: every merchant in the cone, filtered: q/s (p50 / p99 µs)",
+        "  there, with the heading wedge: p50 / p99 µs",
         n,
-        format!("{} ({})", lat.rate(), lat.p50_p99()),
+        lat.p50_p99(),
     );
-    let pruned = time_each(&worst, |f| cone::count_in_cone(&all_tree, f, true));
+    let worst: Vec<&Fix> = sample.iter().copied().take(5_000).collect();
+    let all = time_each(&worst, |f| ahead_count(f, false));
+    let pruned = time_each(&worst, |f| ahead_count(f, true));
     table.set(
-        "  prototype, nothing eligible: the same, cone-pruned: q/s (p50 / p99 µs)",
+        "every merchant ahead within reach (nothing eligible), without / with the wedge: p99 µs",
         n,
-        format!("{} ({})", pruned.rate(), pruned.p50_p99()),
+        format!("{} / {}", all.p99(), pruned.p99()),
     );
     assert_eq!(
-        lat.answers, pruned.answers,
+        all.answers, pruned.answers,
         "pruning must not lose a merchant"
-    );
-    let same = proto
-        .answers
-        .iter()
-        .zip(&simple.answers)
-        .filter(|(p, k)| p.map(|(i, _)| &*catalog.merchant(i as usize).id) == k.as_deref())
-        .count();
-    table.set(
-        "  prototype agrees with the index",
-        n,
-        format!(
-            "{:.2} %",
-            100.0 * same as f64 / proto.answers.len().max(1) as f64
-        ),
     );
 
     // The full decision on a warm engine.
@@ -346,17 +357,7 @@ fn run_size(args: &Args, n: usize, table: &mut Table) -> AnyResult<()> {
     let peers: Vec<&Fix> = spread(&fixes, args.peer_queries);
     let kairos_peer: Vec<Option<Box<str>>> = peers
         .iter()
-        .map(|f| {
-            let frame = TravelFrame::new(f.location, f.heading);
-            catalog
-                .nearby(
-                    f.location,
-                    rules::reach_m(f.speed),
-                    FoodFilter::ServingDiets(&gf),
-                )
-                .find(|(m, d, v)| m.is_food && rules::is_ahead_of(&frame, *v, *d))
-                .map(|(m, _, _)| m.id.clone())
-        })
+        .map(|f| simple_decision(&catalog, f, FoodFilter::OnlyFoodServing(&gf), true))
         .collect();
     let agree = |answers: &[Option<String>]| {
         let same = answers
@@ -533,6 +534,10 @@ impl<A> Latencies<A> {
         self.each[i].as_secs_f64() * 1e6
     }
 
+    fn p99(&self) -> String {
+        format!("{:.1}", self.quantile(0.99))
+    }
+
     fn p50_p99(&self) -> String {
         format!("{:.1} / {:.1}", self.quantile(0.5), self.quantile(0.99))
     }
@@ -564,6 +569,8 @@ fn full_decisions(catalog: &Arc<Catalog>, text: &[u8], sample: &[&Fix]) -> (Deci
     let (mut own, mut gf) = (Vec::new(), Vec::new());
     let (mut own_answers, mut gf_answers) = (Vec::new(), Vec::new());
     let (mut own_total, mut gf_total) = (Duration::ZERO, Duration::ZERO);
+    // The engine's own memo of opening-hours states, as the engine keeps it.
+    let mut hours = HoursCache::default();
     for line in text.lines().map_while(Result::ok) {
         let Some(&&next) = wanted.peek() else { break };
         let Ok(event) = kairos::trace::parse_line(&line) else {
@@ -586,7 +593,9 @@ fn full_decisions(catalog: &Arc<Catalog>, text: &[u8], sample: &[&Fix]) -> (Deci
             continue;
         };
         let t = Instant::now();
-        let answer = std::hint::black_box(best_offer(catalog, device, profile, position, now));
+        let answer = std::hint::black_box(best_offer(
+            catalog, device, profile, position, now, &mut hours,
+        ));
         let d = t.elapsed();
         own.push(d);
         own_total += d;
@@ -597,16 +606,15 @@ fn full_decisions(catalog: &Arc<Catalog>, text: &[u8], sample: &[&Fix]) -> (Deci
         } else {
             FoodFilter::ServingDiets(&profile.diet)
         };
-        let walked = catalog
-            .nearby(position.location, reach, filter)
-            .take_while(|(_, distance, _)| *distance <= until)
-            .count();
-        own_answers.push((answer.is_some(), walked));
+        let walk = walked(catalog, position, filter, until);
+        own_answers.push((answer.is_some(), walk));
         let mut celiac = profile.clone();
         celiac.consent = true;
         celiac.diet = vec!["gluten_free".into()];
         let t = Instant::now();
-        let answer = std::hint::black_box(best_offer(catalog, device, &celiac, position, now));
+        let answer = std::hint::black_box(best_offer(
+            catalog, device, &celiac, position, now, &mut hours,
+        ));
         let d = t.elapsed();
         gf.push(d);
         gf_total += d;
@@ -614,20 +622,36 @@ fn full_decisions(catalog: &Arc<Catalog>, text: &[u8], sample: &[&Fix]) -> (Deci
         // distance, or all within reach when nothing was eligible.
         let reach = rules::reach_m(position.speed);
         let until = answer.as_ref().map_or(reach, |c| c.distance_m);
-        let walked = catalog
-            .nearby(
-                position.location,
-                reach,
-                FoodFilter::ServingDiets(&celiac.diet),
-            )
-            .take_while(|(_, distance, _)| *distance <= until)
-            .count();
-        gf_answers.push((answer.is_some(), walked));
+        let walk = walked(
+            catalog,
+            position,
+            FoodFilter::ServingDiets(&celiac.diet),
+            until,
+        );
+        gf_answers.push((answer.is_some(), walk));
     }
     (
         Latencies::new(own, own_total, own_answers),
         Latencies::new(gf, gf_total, gf_answers),
     )
+}
+
+/// How many candidates the decision's walk yields up to `until` metres (the
+/// answer's distance, or the reach when nothing was eligible).
+fn walked(catalog: &Catalog, position: &Position, filter: FoodFilter<'_>, until: f64) -> usize {
+    let frame = position
+        .heading
+        .filter(|_| position.speed >= rules::MOVING_SPEED)
+        .map(|h| TravelFrame::new(position.location, h));
+    catalog
+        .nearby(
+            position.location,
+            rules::reach_m(position.speed),
+            filter,
+            frame.as_ref().map(rules::ahead_wedge),
+        )
+        .take_while(|(_, n)| n.distance_m <= until)
+        .count()
 }
 
 /// The whole trace through `kairos::replay`, outputs discarded: (events, seconds).
@@ -663,6 +687,27 @@ fn with_asks(text: &[u8]) -> Vec<u8> {
         }
     }
     out
+}
+
+/// The simple decision every build answers: the nearest food place passing
+/// `filter` within reach and ahead (by the exact rule), by id; `wedge` lets the
+/// index skip subtrees outside the heading wedge.
+fn simple_decision(
+    catalog: &Catalog,
+    f: &Fix,
+    filter: FoodFilter<'_>,
+    wedge: bool,
+) -> Option<Box<str>> {
+    let frame = TravelFrame::new(f.location, f.heading);
+    catalog
+        .nearby(
+            f.location,
+            rules::reach_m(f.speed),
+            filter,
+            wedge.then(|| rules::ahead_wedge(&frame)),
+        )
+        .find(|(m, n)| m.is_food && rules::is_ahead_of(&frame, n.vector, n.distance_m))
+        .map(|(m, _)| m.id.clone())
 }
 
 /// True when the merchant at `at` lies within ±60° of the fix's heading.
@@ -939,177 +984,5 @@ impl Table {
             }
         }
         out
-    }
-}
-
-/// A prototype for the index (which the lead owns): a best-first walk of an
-/// R-tree that drops every subtree whose bounding box lies wholly outside the
-/// ±60° heading cone, instead of visiting everything nearer than the answer.
-///
-/// In the tangent frame at the device (unit vectors `here`, `heading`,
-/// `normal`), a point `v` on the sphere is ahead within ±60° exactly when both
-/// `v·(sin60·heading − cos60·normal) ≥ 0` and `v·(sin60·heading + cos60·normal) ≥ 0`:
-/// two half-spaces, so a box can be tested exactly by its best corner.
-mod cone {
-    use std::cmp::Reverse;
-    use std::collections::BinaryHeap;
-
-    use kairos::geodesy::{chord_squared_for, distance_for_chord_squared};
-    use kairos::rules;
-    use kairos::Catalog;
-    use rstar::primitives::GeomWithData;
-    use rstar::{ParentNode, PointDistance, RTree, RTreeNode, AABB};
-
-    use super::Fix;
-
-    type Entry = GeomWithData<[f64; 3], u32>;
-
-    /// Every merchant in one tree.
-    pub fn all_tree(catalog: &Catalog) -> RTree<Entry> {
-        tree(catalog, |_| true)
-    }
-
-    /// The gluten-free food places, as the index's per-diet partition holds them.
-    pub fn gluten_free_food_tree(catalog: &Catalog) -> RTree<Entry> {
-        tree(catalog, |m| m.is_food && m.serves_diet("gluten_free"))
-    }
-
-    fn tree(catalog: &Catalog, keep: impl Fn(&kairos::offers::Merchant) -> bool) -> RTree<Entry> {
-        let entries = catalog
-            .merchants()
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| keep(m))
-            .map(|(i, m)| Entry::new(m.location.unit_vector(), i as u32))
-            .collect();
-        RTree::bulk_load(entries)
-    }
-
-    fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
-        a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
-    }
-
-    /// The largest `w·v` over the box.
-    fn best_corner(w: [f64; 3], envelope: &AABB<[f64; 3]>) -> f64 {
-        let (lo, hi) = (envelope.lower(), envelope.upper());
-        (0..3)
-            .map(|i| w[i] * if w[i] > 0.0 { hi[i] } else { lo[i] })
-            .sum()
-    }
-
-    /// The two half-space normals of the cone at the fix.
-    fn walls(fix: &Fix) -> [[f64; 3]; 2] {
-        let (phi, lambda) = (fix.location.lat.to_radians(), fix.location.lon.to_radians());
-        let here = fix.location.unit_vector();
-        let north = [
-            -phi.sin() * lambda.cos(),
-            -phi.sin() * lambda.sin(),
-            phi.cos(),
-        ];
-        let east = [-lambda.sin(), lambda.cos(), 0.0];
-        let (s, c) = fix.heading.to_radians().sin_cos();
-        let heading = [0, 1, 2].map(|i| c * north[i] + s * east[i]);
-        let normal = [
-            here[1] * heading[2] - here[2] * heading[1],
-            here[2] * heading[0] - here[0] * heading[2],
-            here[0] * heading[1] - here[1] * heading[0],
-        ];
-        let (s60, c60) = rules::AHEAD_HALF_ANGLE.to_radians().sin_cos();
-        [
-            [0, 1, 2].map(|i| s60 * heading[i] - c60 * normal[i]),
-            [0, 1, 2].map(|i| s60 * heading[i] + c60 * normal[i]),
-        ]
-    }
-
-    /// The nearest entry within reach inside the cone: (catalog position, metres).
-    /// `prune` false checks the cone on entries only (what the index does today).
-    pub fn nearest_in_cone(tree: &RTree<Entry>, fix: &Fix, prune: bool) -> Option<(u32, f64)> {
-        walk_in_cone(tree, fix, prune, |_, _| true)
-    }
-
-    /// How many entries within reach lie inside the cone, visited nearest first:
-    /// the walk of a decision that finds nothing eligible.
-    pub fn count_in_cone(tree: &RTree<Entry>, fix: &Fix, prune: bool) -> usize {
-        let mut count = 0;
-        walk_in_cone(tree, fix, prune, |_, _| {
-            count += 1;
-            false
-        });
-        count
-    }
-
-    /// Visits the entries within reach inside the cone, nearest first, until
-    /// `stop` says so; returns that entry.
-    fn walk_in_cone(
-        tree: &RTree<Entry>,
-        fix: &Fix,
-        prune: bool,
-        mut stop: impl FnMut(u32, f64) -> bool,
-    ) -> Option<(u32, f64)> {
-        let query = fix.location.unit_vector();
-        let max_d2 = chord_squared_for(rules::reach_m(fix.speed)) * (1.0 + 1e-9);
-        let walls = walls(fix);
-        // Tiny slack so that rounding never drops a merchant on a wall.
-        let inside = |w: [f64; 3], best: f64| best >= -1e-12 || w == [0.0; 3];
-        let in_cone_box =
-            |e: &AABB<[f64; 3]>| !prune || walls.iter().all(|w| inside(*w, best_corner(*w, e)));
-        let in_cone_point = |p: &[f64; 3]| walls.iter().all(|w| dot(*w, *p) >= -1e-12);
-        // Best-first: the heap holds nodes and entries by their (lower bound) distance.
-        enum Item<'a> {
-            Node(&'a ParentNode<Entry>),
-            Leaf(&'a Entry),
-        }
-        struct Queued<'a>(f64, Item<'a>);
-        impl PartialEq for Queued<'_> {
-            fn eq(&self, other: &Self) -> bool {
-                self.0 == other.0
-            }
-        }
-        impl Eq for Queued<'_> {}
-        impl PartialOrd for Queued<'_> {
-            fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-                Some(self.cmp(other))
-            }
-        }
-        impl Ord for Queued<'_> {
-            fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-                self.0.total_cmp(&other.0)
-            }
-        }
-        let mut heap = BinaryHeap::new();
-        heap.push(Reverse(Queued(0.0, Item::Node(tree.root()))));
-        while let Some(Reverse(Queued(d2, item))) = heap.pop() {
-            if d2 > max_d2 {
-                return None;
-            }
-            match item {
-                Item::Leaf(entry) => {
-                    let distance = distance_for_chord_squared(d2);
-                    if in_cone_point(entry.geom()) && stop(entry.data, distance) {
-                        return Some((entry.data, distance));
-                    }
-                }
-                Item::Node(node) => {
-                    for child in node.children() {
-                        match child {
-                            RTreeNode::Leaf(entry) => {
-                                let d2 = entry.distance_2(&query);
-                                if d2 <= max_d2 && (!prune || in_cone_point(entry.geom())) {
-                                    heap.push(Reverse(Queued(d2, Item::Leaf(entry))));
-                                }
-                            }
-                            RTreeNode::Parent(parent) => {
-                                let envelope = parent.envelope();
-                                let d2 = envelope.distance_2(&query);
-                                if d2 <= max_d2 && in_cone_box(&envelope) {
-                                    heap.push(Reverse(Queued(d2, Item::Node(parent))));
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        None
     }
 }

@@ -74,6 +74,7 @@ fn main() -> anyhow::Result<()> {
     );
     let load = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_name("load")
         .enable_all()
         .build()?;
 
@@ -87,6 +88,7 @@ fn main() -> anyhow::Result<()> {
     // kairos on its own runtime, as `kairos serve` would run.
     let engine_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_name("kairos")
         .enable_all()
         .build()?;
     let drive_start = kairos::trace::parse_line(
@@ -148,6 +150,29 @@ struct Phase {
     received: u64,
     seconds: f64,
     latencies_us: Vec<u32>,
+    /// CPU seconds kairos's threads used during the load (Linux only).
+    cpu_seconds: Option<f64>,
+}
+
+/// CPU seconds used so far by this process's threads named `kairos` (the
+/// serve runtime), from /proc; `None` elsewhere.
+fn kairos_cpu_seconds() -> Option<f64> {
+    let mut ticks = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let dir = task.ok()?.path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if !comm.starts_with("kairos") {
+            continue;
+        }
+        let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
+        // Fields after the parenthesised name: state is 3rd, utime 14th, stime 15th.
+        let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());
+        ticks += field(14)? + field(15)?;
+    }
+    // USER_HZ is 100 on every Linux this runs on.
+    Some(ticks as f64 / 100.0)
 }
 
 impl Phase {
@@ -203,6 +228,13 @@ fn report(args: &Args, raw: &Phase, raw_max: Option<&Phase>, k: &Phase, s: &Serv
         "engine: received {}, stepped {}, overloaded (dropped) {}, published {}",
         s.received, s.stepped, s.overloaded, s.published
     );
+    if let Some(cpu) = k.cpu_seconds {
+        println!(
+            "kairos CPU during the load: {cpu:.2} s = {:.1} µs per message received \
+             (inputs and its own answers read back)",
+            1e6 * cpu / (k.received + s.published).max(1) as f64
+        );
+    }
     println!(
         "kairos sustained {:.0} ev/s = {:.0} % of the broker's best raw rate (target: zero loss at ≥ 80 %); \
          zero loss: {}; p99 {} ms (target < 5 ms)",
@@ -386,6 +418,7 @@ async fn raw_phase(port: u16, args: &Args, rate: u64) -> anyhow::Result<Phase> {
         received,
         seconds,
         latencies_us: latencies,
+        cpu_seconds: None,
     })
 }
 
@@ -466,10 +499,17 @@ async fn kairos_phase(port: u16, args: &Args) -> anyhow::Result<Phase> {
         }
     })
     .await?;
+    // `publish().await`, not `try_publish`: after a flat-out burst the
+    // client's request queue may still be full.
     let marker = |publisher: &AsyncClient| {
-        publisher.try_publish("kairos/marker/ask", QoS::AtLeastOnce, false, "{}")
+        let publisher = publisher.clone();
+        async move {
+            publisher
+                .publish("kairos/marker/ask", QoS::AtLeastOnce, false, "{}")
+                .await
+        }
     };
-    marker(&publisher)?;
+    marker(&publisher).await?;
     tokio::time::timeout(WAIT, marker_rx.recv())
         .await
         .context("the engine did not take the setup in time")?;
@@ -480,6 +520,7 @@ async fn kairos_phase(port: u16, args: &Args) -> anyhow::Result<Phase> {
         args.rate * args.seconds
     };
     eprintln!("kairos: {count} events ...");
+    let cpu_start = kairos_cpu_seconds();
     let start = Instant::now();
     let ask_every = args.ask_every;
     paced(&publisher, args.rate, count, |k| {
@@ -496,12 +537,15 @@ async fn kairos_phase(port: u16, args: &Args) -> anyhow::Result<Phase> {
         }
     })
     .await?;
-    marker(&publisher)?;
+    marker(&publisher).await?;
     let drained = tokio::time::timeout(WAIT, marker_rx.recv())
         .await
         .context("the engine did not drain in time")?
         .context("answer listener stopped")?;
     let seconds = drained.duration_since(start).as_secs_f64();
+    let cpu_seconds = kairos_cpu_seconds()
+        .zip(cpu_start)
+        .map(|(end, start)| end - start);
     wait_for_acks(&acked, setup + count + 2).await;
     // Answers still in flight to the listener.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -525,6 +569,7 @@ async fn kairos_phase(port: u16, args: &Args) -> anyhow::Result<Phase> {
         received: 0,
         seconds,
         latencies_us: latencies,
+        cpu_seconds,
     })
 }
 

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::index::{FoodFilter, MerchantIndex};
+use crate::index::{Ahead, FoodFilter, MerchantIndex, Nearby, Walk};
 use crate::offers::{LoadError, Loader, Merchant, Problem};
 
 /// Merchants and their spatial index.
@@ -53,17 +53,20 @@ impl Catalog {
             .map(|(i, d)| (&self.merchants[i], d))
     }
 
-    /// Merchants within `radius_m` of `center`, nearest first, with their distance
-    /// and their point on the unit sphere.
+    /// Merchants within `radius_m` of `center`, nearest first, with where the
+    /// index found them (distance, point on the unit sphere, tag signature); with `ahead`, the index may skip
+    /// those that lie wholly outside its wedge (see [`MerchantIndex::nearby`]).
     pub fn nearby<'a>(
         &'a self,
         center: crate::geodesy::LatLon,
         radius_m: f64,
         food: FoodFilter<'_>,
-    ) -> impl Iterator<Item = (&'a Merchant, f64, [f64; 3])> + 'a {
-        self.index
-            .nearby(center, radius_m, food)
-            .map(|n| (&self.merchants[n.position], n.distance_m, n.vector))
+        ahead: Option<Ahead>,
+    ) -> Found<'a> {
+        Found {
+            walk: self.index.nearby(center, radius_m, food, ahead),
+            merchants: &self.merchants,
+        }
     }
 
     /// How many merchants are loaded.
@@ -74,5 +77,28 @@ impl Catalog {
     /// True when no merchant is loaded.
     pub fn is_empty(&self) -> bool {
         self.merchants.is_empty()
+    }
+}
+
+/// Merchants found near a point, nearest first, with where the index found
+/// them (see [`Catalog::nearby`]).
+pub struct Found<'a> {
+    walk: Walk<'a>,
+    merchants: &'a [Merchant],
+}
+
+impl Found<'_> {
+    /// From now on, only merchants that may hold one of the tags summarised in
+    /// `pattern_bits` (see [`Walk::only_maybe_matching`]).
+    pub fn only_maybe_matching(&mut self, pattern_bits: u64) {
+        self.walk.only_maybe_matching(pattern_bits);
+    }
+}
+
+impl<'a> Iterator for Found<'a> {
+    type Item = (&'a Merchant, Nearby);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.walk.next().map(|n| (&self.merchants[n.position], n))
     }
 }

@@ -8,8 +8,9 @@ use rustc_hash::FxHashMap;
 use crate::catalog::Catalog;
 use crate::device::{Device, Position, Profile, TagPattern};
 use crate::geodesy::{bearing_deg, TravelFrame};
-use crate::index::FoodFilter;
+use crate::index::{FoodFilter, Nearby};
 use crate::message::Side;
+use crate::tag_signature;
 use std::sync::Arc;
 
 use crate::offers::{Hours, HoursState, Merchant, Offer};
@@ -58,6 +59,7 @@ pub fn best_offer<'c, 'p>(
     profile: &'p Profile,
     position: &Position,
     now: DateTime<Utc>,
+    hours: &mut HoursCache,
 ) -> Option<Choice<'c, 'p>> {
     let hungry = device.context.hungry(now) == Some(true);
     let food = match (hungry, profile.diet.is_empty()) {
@@ -74,18 +76,43 @@ pub fn best_offer<'c, 'p>(
     // No offer can score below its distance with every factor it could earn:
     // once that floor passes the best score, nothing farther can win.
     let can_be_liked = !profile.likes.is_empty();
+    let liked_bits = tag_signature::of_patterns(&profile.likes);
     let mut best: Option<Choice> = None;
-    let mut memo = HoursMemo::default();
-    for (merchant, distance_m, vector) in catalog.nearby(position.location, reach, food) {
-        if best
-            .as_ref()
-            .is_some_and(|b| rules::score(distance_m, can_be_liked, true) > b.score)
-        {
+    let mut walk = catalog.nearby(
+        position.location,
+        reach,
+        food,
+        frame.as_ref().map(rules::ahead_wedge),
+    );
+    let mut only_liked = false;
+    while let Some((merchant, found)) = walk.next() {
+        let Nearby {
+            distance_m,
+            vector,
+            tag_bits,
+            ..
+        } = found;
+        let beyond = |liked: bool| {
+            best.as_ref()
+                .is_some_and(|b| rules::score(distance_m, liked, true) > b.score)
+        };
+        if beyond(can_be_liked) {
             break;
         }
-        if frame.is_some_and(|f| !rules::is_ahead_of(&f, vector, distance_m))
-            || device.blocked.contains(&*merchant.id)
-        {
+        if frame.is_some_and(|f| !rules::is_ahead_of(&f, vector, distance_m)) {
+            continue;
+        }
+        // From here on nothing can win unless it is liked (the best only
+        // improves, distances only grow): the walk passes over merchants whose
+        // tags hold no liked tag, without reading them (the index's signature).
+        if !only_liked && beyond(false) {
+            only_liked = true;
+            walk.only_maybe_matching(liked_bits);
+        }
+        if only_liked && !tag_signature::may_match(tag_bits, liked_bits) {
+            continue;
+        }
+        if device.blocked.contains(&*merchant.id) {
             continue;
         }
         let eta_s = rules::eta_seconds(distance_m, position.speed);
@@ -117,8 +144,8 @@ pub fn best_offer<'c, 'p>(
                     .audience()
                     .is_none_or(|a| rules::audience_holds(a, profile, &device.context, now))
                 && !*disliked.get_or_insert_with(|| rules::is_disliked(merchant, profile))
-                && rules::offer_holds_at(offer, arrival, &mut memo)
-                && *open.get_or_insert_with(|| rules::is_open_at(merchant, arrival, &mut memo));
+                && rules::offer_holds_at(offer, arrival, hours)
+                && *open.get_or_insert_with(|| rules::is_open_at(merchant, arrival, hours));
             if eligible {
                 best = Some(Choice {
                     merchant,
@@ -137,36 +164,54 @@ pub fn best_offer<'c, 'p>(
     best
 }
 
-/// Opening-hours answers within one decision: merchants share a few hundred
-/// schedules and arrival times differ by minutes, so each schedule is evaluated
-/// once, with the instant it next changes, then answered from memory.
+/// Opening-hours answers, remembered across decisions: merchants share a few
+/// hundred schedules, a decision looks at arrival times minutes apart, and a
+/// schedule keeps its state for hours; so each schedule is evaluated with the
+/// instant it next changes, then answered from memory until then.
+///
+/// A pure memo (the answers are exactly the schedule's), so replay and serve
+/// stay deterministic. It holds one entry per schedule met, and must be
+/// cleared when the catalog changes (see [`HoursCache::clear`]).
 #[derive(Default)]
-struct HoursMemo {
-    known: FxHashMap<*const Hours, Span>,
+pub struct HoursCache {
+    known: FxHashMap<usize, Known>,
 }
 
-/// A schedule's state over `[from, until)`.
-struct Span {
+/// A schedule (held, so its address stays its own) and its state over `[from, until)`.
+struct Known {
+    _hours: Arc<Hours>,
     from: DateTime<Utc>,
-    until: Option<DateTime<Utc>>,
+    until: DateTime<Utc>,
     open: bool,
 }
 
-impl rules::OpenAt for HoursMemo {
+/// How long a remembered state is trusted when the crate sees no change ahead.
+const LONGEST_SPAN: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
+impl HoursCache {
+    /// Forgets everything (a new catalog: schedules are new objects).
+    pub fn clear(&mut self) {
+        self.known.clear();
+    }
+}
+
+impl rules::OpenAt for HoursCache {
     fn open_at(&mut self, hours: &Arc<Hours>, at: DateTime<Utc>) -> bool {
-        let id = Arc::as_ptr(hours);
-        if let Some(span) = self.known.get(&id) {
-            if span.from <= at && span.until.is_none_or(|u| at < u) {
-                return span.open;
+        let id = Arc::as_ptr(hours) as usize;
+        if let Some(known) = self.known.get(&id) {
+            if known.from <= at && at < known.until {
+                return known.open;
             }
         }
         let (state, until) = hours.state_and_next_change(at);
         let open = state == HoursState::Open;
+        let longest = at + LONGEST_SPAN;
         self.known.insert(
             id,
-            Span {
+            Known {
+                _hours: Arc::clone(hours),
                 from: at,
-                until,
+                until: until.map_or(longest, |u| u.min(longest)),
                 open,
             },
         );
@@ -199,4 +244,48 @@ pub fn reasons(choice: &Choice, profile: &Profile, moving: bool) -> Vec<String> 
     }
     reasons.push("best_ranked".into());
     reasons
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::geodesy::LatLon;
+    use crate::offers::hours::{public_holidays_at, Locality};
+    use crate::rules::OpenAt;
+    use chrono::TimeZone;
+
+    /// The memo answers exactly what the schedule says, whatever order the
+    /// questions come in (forwards, backwards, across days, holidays, DST).
+    #[test]
+    fn the_hours_cache_answers_as_the_schedule_does() {
+        let location = LatLon::new(48.8566, 2.3522);
+        let paris = Locality {
+            timezone: chrono_tz::Europe::Paris,
+            location,
+            holidays: public_holidays_at(location).ok(),
+        };
+        let schedules = [
+            "Mo-Fr 08:00-12:00,14:00-18:30; Sa 09:00-13:00; PH off",
+            "24/7",
+            "Mo-Su 11:30-14:30,18:30-22:00 unknown",
+            "sunrise-sunset",
+            "Mo-Su 22:00-02:00",
+        ]
+        .map(|s| Arc::new(Hours::parse(s, &paris).unwrap()));
+        let start = Utc.with_ymd_and_hms(2026, 10, 23, 5, 0, 0).unwrap();
+        let mut cache = HoursCache::default();
+        let mut t = start;
+        let mut checked = 0;
+        // A walk of irregular steps, mostly forwards, sometimes back.
+        for step in 0..4_000i64 {
+            let minutes = (step * 37 % 181) - if step % 7 == 0 { 240 } else { 0 };
+            t += chrono::TimeDelta::minutes(minutes);
+            for hours in &schedules {
+                assert_eq!(cache.open_at(hours, t), hours.is_open_at(t), "{t}");
+                checked += 1;
+            }
+        }
+        assert!(t > start + chrono::TimeDelta::days(7), "the walk spans {t}");
+        assert_eq!(checked, 20_000);
+    }
 }

@@ -11,6 +11,7 @@
 //! [`Engine::forget_device`] / [`Engine::evict_settled`] drop it from memory.
 //! `step` itself neither knows nor cares whether a store exists.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -18,7 +19,7 @@ use chrono::{DateTime, Duration, FixedOffset, Utc};
 
 use crate::catalog::Catalog;
 use crate::config::EngineConfig;
-use crate::decide::best_offer;
+use crate::decide::{best_offer, HoursCache};
 use crate::device::{Device, PersistedDevice, Position, Profile, SuggestionRecord, RECENT};
 use crate::feedback::apply_feedback;
 use crate::input::{parse_event, route, ErrorCode, Event, InputError, Kind, PositionReport, Route};
@@ -62,6 +63,8 @@ pub struct Engine {
     config: EngineConfig,
     catalog: Arc<Catalog>,
     devices: HashMap<String, Device>,
+    /// Opening-hours states of the catalog's schedules, remembered (a pure memo).
+    hours: RefCell<HoursCache>,
 }
 
 impl Engine {
@@ -71,12 +74,14 @@ impl Engine {
             config,
             catalog,
             devices: HashMap::new(),
+            hours: RefCell::default(),
         }
     }
 
     /// Swaps the catalog in service (device state is kept).
     pub fn set_catalog(&mut self, catalog: Arc<Catalog>) {
         self.catalog = catalog;
+        self.hours.get_mut().clear();
     }
 
     /// The catalog in service.
@@ -292,7 +297,14 @@ impl Engine {
         if trigger == Trigger::Position && !self.respect_allows(device, profile, position, now) {
             return None;
         }
-        let Some(choice) = best_offer(&self.catalog, device, profile, position, now) else {
+        let Some(choice) = best_offer(
+            &self.catalog,
+            device,
+            profile,
+            position,
+            now,
+            &mut self.hours.borrow_mut(),
+        ) else {
             return match trigger {
                 Trigger::Ask => answer(NoneReason::NothingFits),
                 Trigger::Position => None,

@@ -135,6 +135,17 @@ impl TravelFrame {
         off_axis < 1e-12 || along >= half_angle_deg.to_radians().cos() * off_axis
     }
 
+    /// The two planes through the centre of the sphere that bound the wedge of
+    /// bearings within `half_angle_deg` (below 90°) of the heading, as normals
+    /// pointing inwards: near the device, `target` lies in the wedge exactly
+    /// when `wall · target ≥ 0` for both, the test [`TravelFrame::is_within_cone`]
+    /// makes with a square root.
+    pub fn wedge_walls(&self, half_angle_deg: f64) -> [[f64; 3]; 2] {
+        let (s, c) = half_angle_deg.to_radians().sin_cos();
+        let wall = |side: f64| [0, 1, 2].map(|i| s * self.heading[i] + side * c * self.normal[i]);
+        [wall(-1.0), wall(1.0)]
+    }
+
     /// Signed cross-track distance in metres: positive to the right of the line of travel.
     pub fn cross_track_m(&self, target: [f64; 3]) -> f64 {
         EARTH_RADIUS_M * dot(target, self.normal).clamp(-1.0, 1.0).asin()
@@ -205,10 +216,10 @@ mod tests {
                 let by_bearing = angle_between_deg(bearing_deg(car, target), heading);
                 for half in [30.0, 60.0, 90.0] {
                     if (by_bearing - half).abs() > 1e-6 {
-                        assert_eq!(
-                            frame.is_within_cone(target.unit_vector(), half),
-                            by_bearing <= half
-                        );
+                        let v = target.unit_vector();
+                        assert_eq!(frame.is_within_cone(v, half), by_bearing <= half);
+                        let in_wedge = frame.wedge_walls(half).iter().all(|w| dot(*w, v) >= 0.0);
+                        assert_eq!(in_wedge, by_bearing <= half, "{heading} {half}");
                     }
                 }
                 let xt = cross_track_m(car, heading, target);

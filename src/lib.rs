@@ -62,6 +62,7 @@ pub mod rules;
 pub mod serve;
 pub mod store;
 pub mod suggestion;
+pub mod tag_signature;
 pub mod trace;
 
 pub use catalog::Catalog;

@@ -7,6 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::device::{Context, Device, Profile, TagPattern};
 use crate::geodesy::TravelFrame;
+use crate::index::Ahead;
 use crate::message::Side;
 use crate::offers::{Audience, Condition, Hours, Merchant, Offer};
 
@@ -52,6 +53,12 @@ pub const AT_THE_DOOR_M: f64 = 0.5;
 /// moving device's heading.
 pub fn is_ahead_of(frame: &TravelFrame, merchant: [f64; 3], distance_m: f64) -> bool {
     distance_m <= AT_THE_DOOR_M || frame.is_within_cone(merchant, AHEAD_HALF_ANGLE)
+}
+
+/// The wedge [`is_ahead_of`] accepts, for the index to prune by: it may skip
+/// what lies wholly outside, never what this rule keeps.
+pub fn ahead_wedge(frame: &TravelFrame) -> Ahead {
+    Ahead::new(frame, AHEAD_HALF_ANGLE, AT_THE_DOOR_M)
 }
 
 /// The side of the road for a signed cross-track distance (positive: right).

@@ -145,3 +145,74 @@ fn splitting_merchants_across_two_catalog_loads_changes_nothing() {
     kairos::replay::replay(&mut engine, tr.as_bytes(), &mut out, &mut log).unwrap();
     assert_eq!(reference, out);
 }
+
+/// A file large enough to be built on several threads loads exactly as one
+/// thread would: merchants in file order, the first of a duplicate id kept
+/// (across the threads' parts too), every problem reported in file order.
+#[test]
+fn a_large_file_loads_as_in_file_order() {
+    const N: usize = 30_000;
+    let features: Vec<Value> = (0..N)
+        .map(|i| {
+            // The last 5,000 repeat the first ids; every 997th has no geometry.
+            let id = format!("m{:05}", i % 25_000);
+            let mut f = feature(
+                &id,
+                dest(ANNECY, (i % 360) as f64, 10.0 + i as f64),
+                json!({"tourism": "museum"}),
+            );
+            if i.is_multiple_of(997) {
+                f["geometry"] = Value::Null;
+            }
+            f
+        })
+        .collect();
+    let mut loader = kairos::offers::Loader::new();
+    loader
+        .load_text(std::path::Path::new("big.geojson"), &offer_file(&features))
+        .unwrap();
+    let (merchants, problems) = loader.finish();
+
+    let broken = |i: usize| i.is_multiple_of(997);
+    let id = |i: usize| format!("m{:05}", i % 25_000);
+    // A repeated id is kept when its first holder was skipped.
+    let first_of_id = |i: usize| i < 25_000 || broken(i - 25_000);
+    let kept: Vec<String> = (0..N)
+        .filter(|&i| !broken(i) && first_of_id(i))
+        .map(id)
+        .collect();
+    let loaded: Vec<String> = merchants.iter().map(|m| m.id.to_string()).collect();
+    assert!(
+        loaded == kept,
+        "{} loaded, {} expected",
+        loaded.len(),
+        kept.len()
+    );
+
+    let mut expected = Vec::new();
+    for i in 0..N {
+        if broken(i) {
+            expected.push((i, "skipped"));
+        } else if !first_of_id(i) {
+            expected.push((i, "duplicate"));
+        }
+    }
+    let reported: Vec<(usize, &str)> = problems
+        .iter()
+        .map(|p| {
+            let index = p.feature["features[".len()..].split(']').next().unwrap();
+            let kind = if p.reason.contains("duplicate id") {
+                "duplicate"
+            } else {
+                "skipped"
+            };
+            (index.parse().unwrap(), kind)
+        })
+        .collect();
+    assert!(
+        reported == expected,
+        "{} problems, {} expected",
+        reported.len(),
+        expected.len()
+    );
+}

@@ -15,10 +15,11 @@ use std::f64::consts::PI;
 use std::path::Path;
 use std::sync::Arc;
 
-use kairos::geodesy::{distance_m, LatLon, EARTH_RADIUS_M};
-use kairos::index::{FoodFilter, MerchantIndex};
+use kairos::geodesy::{distance_m, LatLon, TravelFrame, EARTH_RADIUS_M};
+use kairos::index::{FoodFilter, MerchantIndex, Nearby};
 use kairos::offers::model::{FOOD_AMENITIES, FOOD_SHOPS};
 use kairos::offers::{Loader, Merchant, Offer, Tags};
+use kairos::rules;
 use kairos::Catalog;
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -378,6 +379,20 @@ proptest! {
     }
 
     #[test]
+    fn only_food_serving_returns_exactly_the_food_places_serving_the_diet(scene in scene(48)) {
+        let merchants = build(&scene);
+        let index = MerchantIndex::new(&merchants);
+        let diet = diets(&["gluten_free"]);
+        let answer = within(&index, &scene, FoodFilter::OnlyFoodServing(&diet));
+        let fits = |m: &Merchant| m.is_food && m.serves_diet("gluten_free");
+        check_answer(&merchants, scene.query, scene.radius_m, &answer, fits, fits)?;
+        let none: Vec<String> = Vec::new();
+        let answer = within(&index, &scene, FoodFilter::OnlyFoodServing(&none));
+        let food = |m: &Merchant| m.is_food;
+        check_answer(&merchants, scene.query, scene.radius_m, &answer, food, food)?;
+    }
+
+    #[test]
     fn an_empty_diet_list_is_any_food(scene in scene(48)) {
         let merchants = build(&scene);
         let index = MerchantIndex::new(&merchants);
@@ -399,6 +414,89 @@ proptest! {
 }
 
 /// A FeatureCollection of Point features with these tags, ids `m0`, `m1`, ...
+/// The walk's answer, in a canonical order (equal distances may come out in
+/// either order).
+fn canonical(mut found: Vec<Nearby>) -> Vec<(usize, f64)> {
+    found.sort_by(|a, b| {
+        a.distance_m
+            .total_cmp(&b.distance_m)
+            .then(a.position.cmp(&b.position))
+    });
+    found
+        .into_iter()
+        .map(|n| (n.position, n.distance_m))
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The heading wedge prunes subtrees; it must never lose a merchant that the
+    /// exact rule (`rules::is_ahead_of`, at-the-door included) keeps, nor change
+    /// its distance or the nearest-first order.
+    #[test]
+    fn the_heading_wedge_never_drops_a_merchant_ahead(
+        scene in scene(400),
+        heading in 0.0..360.0f64,
+        hungry in any::<bool>(),
+    ) {
+        let merchants = build(&scene);
+        let index = MerchantIndex::new(&merchants);
+        let frame = TravelFrame::new(scene.query, heading);
+        let food = if hungry { FoodFilter::AnyFood } else { FoodFilter::NoFood };
+        let is_ahead = |n: &Nearby| rules::is_ahead_of(&frame, n.vector, n.distance_m);
+        let everywhere: Vec<Nearby> = index
+            .nearby(scene.query, scene.radius_m, food, None)
+            .filter(is_ahead)
+            .collect();
+        let pruned: Vec<Nearby> = index
+            .nearby(scene.query, scene.radius_m, food, Some(rules::ahead_wedge(&frame)))
+            .collect();
+        for pair in pruned.windows(2) {
+            prop_assert!(pair[0].distance_m <= pair[1].distance_m, "not nearest first");
+        }
+        let kept: Vec<Nearby> = pruned.into_iter().filter(is_ahead).collect();
+        prop_assert_eq!(canonical(kept), canonical(everywhere));
+    }
+}
+
+/// Pruning is real: a device heading north with a thousand merchants behind it
+/// opens almost none of them, yet still finds the one at its door.
+#[test]
+fn a_device_heading_away_skips_the_merchants_behind_it() {
+    let car = LatLon::new(48.137, 11.575);
+    let mut merchants: Vec<Merchant> = (0..1000)
+        .map(|i| {
+            let bearing = 120.0 + (i % 120) as f64;
+            plain(destination(car, bearing, 50.0 + 10.0 * i as f64), i)
+        })
+        .collect();
+    merchants.push(plain(destination(car, 180.0, 0.3), 1000));
+    merchants.push(plain(destination(car, 10.0, 2_000.0), 1001));
+    let index = MerchantIndex::new(&merchants);
+    let frame = TravelFrame::new(car, 0.0);
+    let everywhere = index
+        .nearby(car, 15_000.0, FoodFilter::NoFood, None)
+        .count();
+    assert_eq!(everywhere, 1002);
+    let walked: Vec<usize> = index
+        .nearby(
+            car,
+            15_000.0,
+            FoodFilter::NoFood,
+            Some(rules::ahead_wedge(&frame)),
+        )
+        .map(|n| n.position)
+        .collect();
+    assert!(walked.contains(&1000), "the merchant at the door is ahead");
+    assert!(walked.contains(&1001), "the merchant ahead");
+    assert!(
+        walked.len() < 100,
+        "{} of 1002 merchants walked with 1000 behind",
+        walked.len()
+    );
+}
+
 fn feature_collection(scene: &Scene) -> String {
     let features: Vec<serde_json::Value> = scene
         .merchants
@@ -447,6 +545,7 @@ proptest! {
             FoodFilter::AnyFood,
             FoodFilter::NoFood,
             FoodFilter::ServingDiets(&diet),
+            FoodFilter::OnlyFoodServing(&diet),
         ];
         for filter in filters {
             let answer: Vec<(usize, f64)> = catalog
@@ -457,6 +556,7 @@ proptest! {
                 FoodFilter::AnyFood => true,
                 FoodFilter::NoFood => !m.is_food,
                 FoodFilter::ServingDiets(_) => !m.is_food || m.serves_diet("gluten_free"),
+                FoodFilter::OnlyFoodServing(_) => m.is_food && m.serves_diet("gluten_free"),
             };
             check_answer(catalog.merchants(), scene.query, scene.radius_m, &answer, fits, fits)?;
         }

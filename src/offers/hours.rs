@@ -5,7 +5,7 @@ use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Offset, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 use opening_hours::localization::{Coordinates, Country, TzLocation};
 use opening_hours::{Context, ContextHolidays, OpeningHours, RuleKind};
@@ -188,14 +188,44 @@ impl Hours {
         }
     }
 
-    /// The state at `t` and the next instant it may change (`None`: never, as far
-    /// as the crate looks ahead).
+    /// The state at `t` and an instant before which it cannot change, at the
+    /// latest the next change (`None`: never, as far as the crate looks ahead).
     pub fn state_and_next_change(&self, t: DateTime<Utc>) -> (HoursState, Option<DateTime<Utc>>) {
         let state = self.state_at(t);
         let local = self.local(t);
         let next = std::panic::catch_unwind(AssertUnwindSafe(|| self.schedule.next_change(local)))
             .unwrap_or(Some(local));
-        (state, next.map(|n| n.to_utc()))
+        (state, next.map(|n| self.no_later_than(t, &n)))
+    }
+
+    /// The crate's next change as an instant, never later than the true one.
+    /// A wall-clock time in the hour that repeats when daylight saving ends is
+    /// ambiguous, and the crate may read the later of the two: so where the
+    /// zone's offset changes between `t` and `change`, this answers the earliest
+    /// of the crate's instant, the offset change, and the wall-clock time read
+    /// with the offset at `t`.
+    fn no_later_than(&self, t: DateTime<Utc>, change: &DateTime<Tz>) -> DateTime<Utc> {
+        let zone = *self.schedule.get_context().locale.get_timezone();
+        let offset = |u: DateTime<Utc>| zone.offset_from_utc_datetime(&u.naive_utc()).fix();
+        let at_t = offset(t);
+        let crate_says = change.to_utc();
+        if crate_says <= t || offset(crate_says) == at_t {
+            return crate_says;
+        }
+        // The first second at which the offset is no longer the one at `t`.
+        let (mut same, mut changed) = (t, crate_says);
+        while changed - same > TimeDelta::seconds(1) {
+            let mid = same + (changed - same) / 2;
+            if offset(mid) == at_t {
+                same = mid;
+            } else {
+                changed = mid;
+            }
+        }
+        let wall_at_t = (change.naive_local()
+            - TimeDelta::seconds(i64::from(at_t.local_minus_utc())))
+        .and_utc();
+        crate_says.min(changed).min(wall_at_t)
     }
 
     /// True only when the state at `t` is open.
@@ -252,6 +282,23 @@ mod tests {
         let hours = Hours::parse("Mo-Su 10:00-18:00; PH off", &paris()).unwrap();
         assert!(!hours.is_open_at(Utc.with_ymd_and_hms(2026, 7, 14, 10, 0, 0).unwrap()));
         assert!(hours.is_open_at(Utc.with_ymd_and_hms(2026, 7, 15, 10, 0, 0).unwrap()));
+    }
+
+    #[test]
+    fn a_change_in_the_repeated_hour_is_never_read_late() {
+        // 25 October 2026: Paris goes from 03:00 CEST back to 02:00 CET at
+        // 01:00 UTC, so 02:00 local happens twice; the bar closes at the first.
+        let hours = Hours::parse("Mo-Su 22:00-02:00", &paris()).unwrap();
+        let t = Utc.with_ymd_and_hms(2026, 10, 24, 23, 30, 0).unwrap();
+        let closes = Utc.with_ymd_and_hms(2026, 10, 25, 0, 0, 0).unwrap();
+        let (state, next) = hours.state_and_next_change(t);
+        assert_eq!(state, HoursState::Open);
+        assert!(next.is_some_and(|n| n <= closes), "{next:?}");
+        assert!(!hours.is_open_at(closes + chrono::TimeDelta::minutes(9)));
+        // An ordinary night: the change is read exactly.
+        let t = Utc.with_ymd_and_hms(2026, 10, 20, 23, 30, 0).unwrap();
+        let closes = Utc.with_ymd_and_hms(2026, 10, 21, 0, 0, 0).unwrap();
+        assert_eq!(hours.state_and_next_change(t).1, Some(closes));
     }
 
     #[test]

@@ -88,10 +88,27 @@ impl fmt::Display for Problem {
 pub struct Loader {
     merchants: Vec<Merchant>,
     ids: FxHashSet<Box<str>>,
-    strings: FxHashSet<Arc<str>>,
-    hours: HoursParser,
+    builder: Builder,
     problems: Vec<Problem>,
 }
+
+/// Turns features into merchants, sharing repeated strings and parsed hours.
+/// Independent of every other feature, so several can run at once.
+#[derive(Default)]
+struct Builder {
+    strings: FxHashSet<Arc<str>>,
+    hours: HoursParser,
+}
+
+/// One feature, built: its id, the merchant or why not, and the notes.
+struct Built {
+    id: Option<String>,
+    merchant: Result<Merchant, String>,
+    notes: Vec<(Severity, String)>,
+}
+
+/// Below this many features a file is built on one thread.
+const PARALLEL_FROM: usize = 20_000;
 
 /// The collection with its features left as text: each is read into a tree only
 /// while it is being loaded, so a large file never exists as one JSON tree.
@@ -137,10 +154,40 @@ impl Loader {
         let features = raw
             .features
             .ok_or_else(|| not_collection("no `features` array".into()))?;
-        for (index, feature) in features.into_iter().enumerate() {
-            // Each element was already checked to be JSON by the outer parse.
-            let feature: Value = serde_json::from_str(feature.get()).unwrap_or(Value::Null);
-            self.load_feature(file, index, &feature);
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if features.len() < PARALLEL_FROM || threads < 2 {
+            for (index, feature) in features.iter().enumerate() {
+                let built = self.builder.build(feature);
+                self.accept(file, index, built);
+            }
+            return Ok(());
+        }
+        // Large files: features are built on every core, each thread with its
+        // own builder, then accepted in file order (duplicate ids and problems
+        // come out exactly as on one thread).
+        let chunk = features.len().div_ceil(threads);
+        let built: Vec<Vec<Built>> = std::thread::scope(|scope| {
+            let (first, rest) = features.split_at(chunk);
+            let helpers: Vec<_> = rest
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        let mut builder = Builder::default();
+                        part.iter().map(|f| builder.build(f)).collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            let mut all = vec![first.iter().map(|f| self.builder.build(f)).collect()];
+            // A builder never panics on input (see `Hours`); a panic here is a bug.
+            all.extend(
+                helpers
+                    .into_iter()
+                    .map(|h| h.join().expect("feature builder")),
+            );
+            all
+        });
+        for (index, built) in built.into_iter().flatten().enumerate() {
+            self.accept(file, index, built);
         }
         Ok(())
     }
@@ -155,14 +202,17 @@ impl Loader {
         &self.problems
     }
 
-    fn load_feature(&mut self, file: &Path, index: usize, feature: &Value) {
-        let id = feature_id(feature);
+    /// Records one built feature: the merchant (unless its id is taken) and its problems.
+    fn accept(&mut self, file: &Path, index: usize, built: Built) {
+        let Built {
+            id,
+            merchant: result,
+            notes,
+        } = built;
         let place = match &id {
             Some(id) => format!("features[{index}] (id {id:?})"),
             None => format!("features[{index}]"),
         };
-        let mut notes = Vec::new();
-        let result = self.merchant(feature, id, &mut notes);
         let mut report = |severity, reason: String| {
             self.problems.push(Problem {
                 file: file.to_path_buf(),
@@ -190,6 +240,21 @@ impl Loader {
                 }
             }
             Err(reason) => report(Severity::Error, format!("{reason}; feature skipped")),
+        }
+    }
+}
+
+impl Builder {
+    /// Reads one feature (its text, already checked to be JSON) into a merchant.
+    fn build(&mut self, feature: &RawValue) -> Built {
+        let feature: Value = serde_json::from_str(feature.get()).unwrap_or(Value::Null);
+        let id = feature_id(&feature);
+        let mut notes = Vec::new();
+        let merchant = self.merchant(&feature, id.clone(), &mut notes);
+        Built {
+            id,
+            merchant,
+            notes,
         }
     }
 

@@ -201,9 +201,9 @@ impl ServeMetrics {
         self.dropped.increment(1);
     }
 
-    /// An input dropped because the engine's queue was full.
-    pub fn overloaded(&self) {
-        self.overloaded.increment(1);
+    /// `count` inputs dropped because the engine's queue was full.
+    pub fn overloaded(&self, count: u64) {
+        self.overloaded.increment(count);
     }
 
     /// A message received from the broker.

@@ -1,14 +1,20 @@
 //! `kairos serve`: the engine live over MQTT, with an embedded broker by default.
 //!
-//! Four tasks around the one pure [`Engine`], joined by bounded channels:
+//! Tasks around the one pure [`Engine`], joined by bounded queues:
 //!
 //! ```text
-//! broker ⇄ edge (owns the rumqttc event loop) ──Received──▶ engine task ──Publish──▶ publisher ─▶ broker
-//!                          offer watcher ──new Catalog──▶ engine task
+//! broker ⇄ edge (owns the rumqttc event loop) ──batches of Received──▶ engine task ─┐
+//!    ▲                     offer watcher ──new Catalog──▶ engine task              │
+//!    └──────────── rumqttc request queue (polled by the edge) ◀── Publish ─────────┘
 //! ```
 //!
+//! The engine publishes its outputs itself, straight into rumqttc's request
+//! queue: a separate publisher task cost one more handoff (and often a thread
+//! wakeup) per output for nothing (see [`mqtt`] for why the edge must never
+//! wait on the engine, which keeps this free of deadlock).
+//!
 //! - [`broker`]: the embedded rumqttd, started unless a broker URL is given.
-//! - [`mqtt`]: broker addresses, the edge task and the publisher task.
+//! - [`mqtt`]: broker addresses, client options, the edge task.
 //! - [`offers`]: offer files polled and reloaded off the engine task.
 //! - [`clock`]: where receive times come from (system, or the demo's timeline).
 //! - [`demo`]: `kairos demo`, the seed example over real MQTT.
@@ -22,7 +28,7 @@
 //!
 //! Shutdown is a future passed in: when it completes, intake stops (the edge
 //! stops handing on inputs, the watcher stops), the engine finishes the inputs
-//! already queued, the publisher sends every output, then disconnects; the edge
+//! already queued and publishes their outputs, then disconnects; the edge
 //! polls until that disconnect is out (or a grace period ends).
 
 pub mod broker;
@@ -40,7 +46,7 @@ pub mod tls;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,7 +61,7 @@ use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::engine::{Engine, Stamp};
 use crate::offers::LoadError;
-use crate::output::{Output, Publish};
+use crate::output::Output;
 
 /// How long the edge may keep polling after the last output to get the
 /// publishes and the disconnect out (the broker may be gone).
@@ -173,6 +179,9 @@ pub struct Counters {
     pub overloaded: AtomicU64,
     /// Messages published.
     pub published: AtomicU64,
+    /// Inputs handed to the engine task and not yet stepped (the queue's
+    /// bound, `serve.channel_capacity`, is on this).
+    pub queued: AtomicUsize,
     /// The same events and more, for the Prometheus endpoint.
     pub metrics: metrics::ServeMetrics,
 }
@@ -207,8 +216,8 @@ impl Counters {
 
 /// A message for the engine task.
 pub(crate) enum ToEngine {
-    /// An input to step.
-    Input(Received),
+    /// Inputs to step, in arrival order (what one read from the broker brought).
+    Inputs(Vec<Received>),
     /// A new offer set to swap in.
     Catalog(Arc<Catalog>),
 }
@@ -277,8 +286,9 @@ pub async fn serve(
     let intake = CancellationToken::new();
     let stop = CancellationToken::new();
     let capacity = config.serve.channel_capacity;
+    // A batch holds at least one input, so `capacity` batches never bind
+    // before `capacity` inputs do (the bound the edge enforces).
     let (to_engine, engine_inbox) = mpsc::channel(capacity);
-    let (to_publisher, publisher_inbox) = mpsc::channel(capacity);
     let tracker = TaskTracker::new();
 
     let edge = tracker.spawn(mqtt::run_edge(
@@ -302,7 +312,7 @@ pub async fn serve(
             ready,
             refused: Some(refused),
         },
-        to_engine.clone(),
+        mqtt::Intake::new(to_engine.clone(), capacity, counters.clone()),
     ));
     if let OfferSource::Paths(paths) = offers {
         tracker.spawn(offers::watch(
@@ -323,18 +333,13 @@ pub async fn serve(
         ));
     }
     let engine = Engine::new(config.engine.clone(), catalog);
-    tracker.spawn(run_engine(
+    let engine = tracker.spawn(run_engine(
         engine,
         state,
         engine_inbox,
-        to_publisher,
+        client,
         Duration::from_secs(config.serve.sweep_every_s),
         clock,
-        counters.clone(),
-    ));
-    let publisher = tracker.spawn(mqtt::run_publisher(
-        client,
-        publisher_inbox,
         counters.clone(),
     ));
     tracker.close();
@@ -356,7 +361,7 @@ pub async fn serve(
     }
     tracing::info!("stopping: finishing the inputs received and flushing publishes");
     intake.cancel();
-    let _ = publisher.await;
+    let _ = engine.await;
     if tokio::time::timeout(FLUSH_GRACE, edge).await.is_err() {
         tracing::warn!("broker unreachable while stopping; unsent messages are lost");
         stop.cancel();
@@ -367,13 +372,18 @@ pub async fn serve(
     Ok(summary)
 }
 
+/// Most queued messages (batches, catalogs) the engine task takes per wakeup.
+const ENGINE_BATCH: usize = 32;
+
 /// The one task that owns the engine: steps inputs in arrival order, swaps
-/// catalogs, sweeps expired state; ends when every sender is gone.
+/// catalogs, sweeps expired state, publishes the outputs; when every sender is
+/// gone (and the queue is empty) asks the event loop to disconnect, after
+/// everything queued before it.
 async fn run_engine(
     mut engine: Engine,
     state: state::DeviceState,
     mut inbox: mpsc::Receiver<ToEngine>,
-    outputs: mpsc::Sender<Publish>,
+    client: rumqttc::AsyncClient,
     sweep_every: Duration,
     clock: Clock,
     counters: Arc<Counters>,
@@ -381,50 +391,69 @@ async fn run_engine(
     let mut sweep = tokio::time::interval(sweep_every);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     sweep.tick().await;
+    let mut messages = Vec::with_capacity(ENGINE_BATCH);
     loop {
-        let message = tokio::select! {
-            message = inbox.recv() => message,
+        tokio::select! {
+            taken = inbox.recv_many(&mut messages, ENGINE_BATCH) => if taken == 0 {
+                break;
+            },
             _ = sweep.tick() => {
                 state.sweep(&mut engine, clock.now());
                 counters.metrics.devices(engine.device_count());
                 continue;
             }
-        };
-        match message {
-            None => break,
-            Some(ToEngine::Catalog(catalog)) => {
-                engine.set_catalog(catalog);
-                counters.metrics.merchants(engine.catalog().len());
-            }
-            Some(ToEngine::Input(received)) => {
-                counters.stepped.fetch_add(1, Ordering::Relaxed);
-                let at = Stamp::from_utc(received.at);
-                let started = std::time::Instant::now();
-                // On a store error nothing is published (fail closed); the
-                // failure is logged and counted in `state`.
-                let produced = state
-                    .step(&mut engine, &received.topic, &received.payload, &at)
-                    .await
-                    .unwrap_or_default();
-                let took = started.elapsed();
-                counters
-                    .metrics
-                    .stepped(&received.topic, took, engine.device_count());
-                for output in produced {
-                    match output {
-                        Output::Publish(publish) => {
-                            counters.metrics.output(&publish.body);
-                            if outputs.send(publish).await.is_err() {
-                                tracing::error!("publisher gone; output lost");
-                            }
-                        }
-                        Output::Dropped { topic, reason } => {
-                            counters.dropped.fetch_add(1, Ordering::Relaxed);
-                            counters.metrics.dropped();
-                            tracing::debug!(%topic, reason, "input dropped");
-                        }
+        }
+        for message in messages.drain(..) {
+            match message {
+                ToEngine::Catalog(catalog) => {
+                    engine.set_catalog(catalog);
+                    counters.metrics.merchants(engine.catalog().len());
+                }
+                ToEngine::Inputs(batch) => {
+                    for received in batch {
+                        step_one(&mut engine, &state, &client, &counters, received).await;
+                        counters.queued.fetch_sub(1, Ordering::AcqRel);
                     }
                 }
+            }
+        }
+    }
+    if let Err(error) = client.disconnect().await {
+        tracing::debug!(%error, "disconnect request not queued");
+    }
+}
+
+/// Steps one input and publishes what it produced.
+async fn step_one(
+    engine: &mut Engine,
+    state: &state::DeviceState,
+    client: &rumqttc::AsyncClient,
+    counters: &Counters,
+    received: Received,
+) {
+    counters.stepped.fetch_add(1, Ordering::Relaxed);
+    let at = Stamp::from_utc(received.at);
+    let started = std::time::Instant::now();
+    // On a store error nothing is published (fail closed); the failure is
+    // logged and counted in `state`.
+    let produced = state
+        .step(engine, &received.topic, &received.payload, &at)
+        .await
+        .unwrap_or_default();
+    let took = started.elapsed();
+    counters
+        .metrics
+        .stepped(&received.topic, took, engine.device_count());
+    for output in produced {
+        match output {
+            Output::Publish(publish) => {
+                counters.metrics.output(&publish.body);
+                mqtt::publish(client, publish, counters).await;
+            }
+            Output::Dropped { topic, reason } => {
+                counters.dropped.fetch_add(1, Ordering::Relaxed);
+                counters.metrics.dropped();
+                tracing::debug!(%topic, reason, "input dropped");
             }
         }
     }

@@ -1,5 +1,5 @@
-//! The MQTT edge: broker addresses, client options, the task that owns the
-//! rumqttc event loop and the task that publishes the engine's outputs.
+//! The MQTT edge: broker addresses, client options, and the task that owns the
+//! rumqttc event loop.
 //!
 //! The edge task polls the event loop and does nothing else: it resubscribes on
 //! every ConnAck (a clean session forgets subscriptions; retained profiles then
@@ -7,12 +7,19 @@
 //! no delay of its own), and turns each publish into a [`Received`] for the
 //! engine.
 //!
-//! It hands inputs over with `try_send`, never waiting on the engine: the
-//! publisher's requests travel through the very event loop the edge polls, so
-//! an edge waiting on a full engine channel, an engine waiting on a full output
-//! channel and a publisher waiting on rumqttc's request queue would wait on each
-//! other for ever. An input that finds the engine's channel full is dropped,
-//! logged and counted (`overloaded`) instead.
+//! It hands inputs over in batches: rumqttc reads up to nine packets per
+//! socket read and hands them out one poll at a time, so the edge collects the
+//! publishes of one read and passes them on together once rumqttc has nothing
+//! buffered (no waiting: a batch never holds an input back for more input).
+//! One handoff, one wakeup of the engine task, per read instead of per message.
+//!
+//! It hands batches over with `try_send`, never waiting on the engine: the
+//! engine's publishes travel through the very event loop the edge polls, so an
+//! edge waiting on a full engine queue and an engine waiting on rumqttc's full
+//! request queue would wait on each other for ever. The engine's queue is
+//! bounded in inputs (`serve.channel_capacity`, counted in
+//! [`Counters::queued`](super::Counters), not in batches); inputs that do not
+//! fit are dropped, logged and counted (`overloaded`) instead.
 //!
 //! kairos speaks MQTT 3.1.1, which every broker offers; it needs nothing from
 //! MQTT 5 (see docs/serve.md). A broker that answers but refuses kairos
@@ -41,7 +48,9 @@ const BACKOFF_MIN: Duration = Duration::from_millis(100);
 /// Longest pause between two connection attempts.
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// Requests rumqttc queues before `publish().await` waits.
-const REQUEST_CAPACITY: usize = 1024;
+const REQUEST_CAPACITY: usize = 2048;
+/// Most inputs the edge hands over in one batch.
+const BATCH_MAX: usize = 64;
 
 /// A broker to connect to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -215,21 +224,118 @@ pub(crate) struct Edge {
     pub refused: Option<oneshot::Sender<String>>,
 }
 
-/// Polls the event loop until the publisher's disconnect goes out (or `stop`),
-/// handing each publish to `inputs` until `intake` is cancelled.
-pub(crate) async fn run_edge(
-    mut eventloop: EventLoop,
-    mut edge: Edge,
-    inputs: mpsc::Sender<ToEngine>,
-) {
-    let mut inputs = Some(inputs);
+/// The edge's side of the engine's queue: a bounded channel of batches, with
+/// the number of inputs in it (and in the engine's hands) kept in
+/// [`Counters::queued`](super::Counters) so the bound is in inputs.
+pub(crate) struct Intake {
+    sender: mpsc::Sender<ToEngine>,
+    capacity: usize,
+    counters: Arc<Counters>,
+}
+
+/// Whether the engine still takes inputs.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum HandedOver {
+    /// The batch went on (the part of it that fit).
+    Open,
+    /// The engine is gone.
+    Closed,
+}
+
+impl Intake {
+    /// An intake bounded at `capacity` inputs.
+    pub(crate) fn new(
+        sender: mpsc::Sender<ToEngine>,
+        capacity: usize,
+        counters: Arc<Counters>,
+    ) -> Self {
+        Self {
+            sender,
+            capacity,
+            counters,
+        }
+    }
+
+    /// Hands `batch` (left empty) to the engine without waiting: what does
+    /// not fit under the bound is dropped, logged and counted.
+    pub(crate) fn hand_over(&self, batch: &mut Vec<Received>) -> HandedOver {
+        if batch.is_empty() {
+            return HandedOver::Open;
+        }
+        let queued = &self.counters.queued;
+        // Only the edge adds to `queued` (the engine subtracts), so the room
+        // seen here can only grow before the `fetch_add` below.
+        let room = self.capacity.saturating_sub(queued.load(Ordering::Acquire));
+        if batch.len() > room {
+            let dropped = batch.split_off(room);
+            self.overloaded(&dropped);
+        }
+        if batch.is_empty() {
+            return HandedOver::Open;
+        }
+        let count = batch.len();
+        queued.fetch_add(count, Ordering::AcqRel);
+        match self
+            .sender
+            .try_send(ToEngine::Inputs(std::mem::take(batch)))
+        {
+            Ok(()) => HandedOver::Open,
+            Err(mpsc::error::TrySendError::Full(ToEngine::Inputs(dropped))) => {
+                queued.fetch_sub(count, Ordering::AcqRel);
+                self.overloaded(&dropped);
+                HandedOver::Open
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                queued.fetch_sub(count, Ordering::AcqRel);
+                HandedOver::Open
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                queued.fetch_sub(count, Ordering::AcqRel);
+                HandedOver::Closed
+            }
+        }
+    }
+
+    /// Counts and logs inputs dropped because the engine's queue is full
+    /// (one log line per batch: a line per input would add to the overload).
+    fn overloaded(&self, dropped: &[Received]) {
+        let Some(first) = dropped.first() else { return };
+        let count = dropped.len() as u64;
+        self.counters.overloaded.fetch_add(count, Ordering::Relaxed);
+        self.counters.metrics.overloaded(count);
+        tracing::warn!(
+            topic = %first.topic,
+            count,
+            "engine busy: inputs dropped"
+        );
+    }
+}
+
+/// Polls the event loop until the engine's disconnect goes out (or `stop`),
+/// handing publishes to `intake` in batches until `intake` is cancelled.
+pub(crate) async fn run_edge(mut eventloop: EventLoop, mut edge: Edge, intake: Intake) {
+    let mut intake = Some(intake);
+    let mut batch: Vec<Received> = Vec::new();
     let mut backoff = BACKOFF_MIN;
     loop {
+        // Whatever the last read brought is out of rumqttc: hand it on.
+        if !batch.is_empty() && (eventloop.state.events.is_empty() || batch.len() >= BATCH_MAX) {
+            if let Some(open) = &intake {
+                if open.hand_over(&mut batch) == HandedOver::Closed {
+                    intake = None;
+                }
+            }
+            batch.clear();
+        }
         let event = tokio::select! {
             biased;
             () = edge.stop.cancelled() => break,
-            () = edge.intake.cancelled(), if inputs.is_some() => {
-                inputs = None;
+            () = edge.intake.cancelled(), if intake.is_some() => {
+                // What arrived before the cancellation still goes on.
+                if let Some(open) = intake.take() {
+                    open.hand_over(&mut batch);
+                }
+                batch.clear();
                 continue;
             }
             event = eventloop.poll() => event,
@@ -255,7 +361,9 @@ pub(crate) async fn run_edge(
                 }
             }
             Ok(Event::Incoming(Packet::Publish(publish))) => {
-                let Some(sender) = &inputs else { continue };
+                if intake.is_none() {
+                    continue;
+                }
                 edge.counters.received.fetch_add(1, Ordering::Relaxed);
                 edge.counters.metrics.received();
                 let at = edge.clock.now();
@@ -274,16 +382,7 @@ pub(crate) async fn run_edge(
                         at,
                     }
                 };
-                let topic = received.topic.clone();
-                match sender.try_send(ToEngine::Input(received)) {
-                    Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        edge.counters.overloaded.fetch_add(1, Ordering::Relaxed);
-                        edge.counters.metrics.overloaded();
-                        tracing::warn!(%topic, "engine busy: input dropped");
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => inputs = None,
-                }
+                batch.push(received);
             }
             Ok(Event::Outgoing(Outgoing::Disconnect)) => break,
             Ok(_) => {}
@@ -309,42 +408,94 @@ pub(crate) async fn run_edge(
     }
 }
 
-/// Publishes every output until the engine closes the channel, then asks the
-/// event loop to disconnect (after everything queued before it).
-pub(crate) async fn run_publisher(
-    client: AsyncClient,
-    mut outputs: mpsc::Receiver<Publish>,
-    counters: Arc<Counters>,
-) {
-    while let Some(publish) = outputs.recv().await {
-        let qos = if publish.at_least_once() {
-            QoS::AtLeastOnce
-        } else {
-            QoS::AtMostOnce
-        };
-        let bytes = publish.body.to_bytes();
-        match client
-            .publish(publish.topic.as_str(), qos, publish.retain, bytes)
-            .await
-        {
-            Ok(()) => {
-                counters.published.fetch_add(1, Ordering::Relaxed);
-                counters.metrics.published(true);
-            }
-            Err(error) => {
-                counters.metrics.published(false);
-                tracing::warn!(topic = %publish.topic, %error, "cannot publish");
-            }
+/// Publishes one output of the engine. It waits only when rumqttc's request
+/// queue is full, which the edge, never waiting on the engine, always drains.
+pub(crate) async fn publish(client: &AsyncClient, publish: Publish, counters: &Counters) {
+    let qos = if publish.at_least_once() {
+        QoS::AtLeastOnce
+    } else {
+        QoS::AtMostOnce
+    };
+    let bytes = publish.body.to_bytes();
+    match client
+        .publish(publish.topic.as_str(), qos, publish.retain, bytes)
+        .await
+    {
+        Ok(()) => {
+            counters.published.fetch_add(1, Ordering::Relaxed);
+            counters.metrics.published(true);
         }
-    }
-    if let Err(error) = client.disconnect().await {
-        tracing::debug!(%error, "disconnect request not queued");
+        Err(error) => {
+            counters.metrics.published(false);
+            tracing::warn!(topic = %publish.topic, %error, "cannot publish");
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn inputs(n: usize) -> Vec<Received> {
+        (0..n)
+            .map(|i| Received {
+                topic: format!("kairos/car-{i}/position"),
+                payload: b"{}".to_vec(),
+                at: Utc::now(),
+            })
+            .collect()
+    }
+
+    fn topics(message: ToEngine) -> Vec<String> {
+        match message {
+            ToEngine::Inputs(batch) => batch.into_iter().map(|r| r.topic).collect(),
+            ToEngine::Catalog(_) => panic!("a catalog"),
+        }
+    }
+
+    #[test]
+    fn the_intake_is_bounded_in_inputs_and_counts_what_it_drops() {
+        let counters = Arc::new(Counters::default());
+        let (sender, mut inbox) = mpsc::channel(8);
+        let intake = Intake::new(sender, 3, counters.clone());
+
+        let mut batch = inputs(2);
+        assert_eq!(intake.hand_over(&mut batch), HandedOver::Open);
+        assert!(batch.is_empty());
+        assert_eq!(counters.queued.load(Ordering::Relaxed), 2);
+
+        // One more fits; the first ones of the batch go, in order.
+        let mut batch = inputs(3);
+        assert_eq!(intake.hand_over(&mut batch), HandedOver::Open);
+        assert!(batch.is_empty());
+        assert_eq!(counters.queued.load(Ordering::Relaxed), 3);
+        assert_eq!(counters.overloaded.load(Ordering::Relaxed), 2);
+        assert_eq!(topics(inbox.try_recv().unwrap()).len(), 2);
+        assert_eq!(topics(inbox.try_recv().unwrap()), ["kairos/car-0/position"]);
+
+        // Full: everything is dropped until the engine steps some.
+        assert_eq!(intake.hand_over(&mut inputs(4)), HandedOver::Open);
+        assert_eq!(counters.overloaded.load(Ordering::Relaxed), 6);
+        assert!(inbox.try_recv().is_err());
+        counters.queued.fetch_sub(3, Ordering::Relaxed);
+        assert_eq!(intake.hand_over(&mut inputs(1)), HandedOver::Open);
+        assert_eq!(counters.queued.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_full_channel_drops_the_batch_and_a_closed_one_says_so() {
+        let counters = Arc::new(Counters::default());
+        let (sender, inbox) = mpsc::channel(1);
+        let intake = Intake::new(sender, 100, counters.clone());
+        assert_eq!(intake.hand_over(&mut inputs(1)), HandedOver::Open);
+        // The channel holds one batch: the next is dropped, not queued.
+        assert_eq!(intake.hand_over(&mut inputs(2)), HandedOver::Open);
+        assert_eq!(counters.overloaded.load(Ordering::Relaxed), 2);
+        assert_eq!(counters.queued.load(Ordering::Relaxed), 1);
+        drop(inbox);
+        assert_eq!(intake.hand_over(&mut inputs(1)), HandedOver::Closed);
+        assert_eq!(counters.queued.load(Ordering::Relaxed), 1);
+    }
 
     #[test]
     fn broker_urls_are_read_with_a_default_port() {

@@ -1,0 +1,191 @@
+//! The whole decision against a plain reference: for random merchants around a
+//! device, random profiles, hunger, speed and heading, the offer the engine
+//! answers an `ask` with is the one a scan of every merchant picks by SPEC's
+//! rules and ranking, written here from SPEC's words.
+//!
+//! The engine prunes a lot on the way (index partitions, the heading wedge,
+//! the tag signature of `likes`, the score floor, the opening-hours memo); the
+//! reference prunes nothing, so any pruning that loses the winner fails here.
+
+mod common;
+
+use chrono::{DateTime, Utc};
+use common::*;
+use kairos::geodesy::{LatLon, TravelFrame};
+use kairos::index::FoodFilter;
+use kairos::offers::Merchant;
+use kairos::rules;
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+const KINDS: [(&str, &str); 6] = [
+    ("tourism", "museum"),
+    ("amenity", "restaurant"),
+    ("amenity", "cafe"),
+    ("shop", "clothes"),
+    ("shop", "bakery"),
+    ("amenity", "arts_centre"),
+];
+const CUISINES: [&str; 4] = ["italian", "regional", "pizza;burger", "burger; regional"];
+const HOURS: [&str; 5] = [
+    "Mo-Su 09:00-18:00",
+    "Mo-Fr 14:30-14:45",
+    "Sa-Su 10:00-12:00",
+    "off",
+    "We 13:00-23:00; PH off",
+];
+const LIKES: [&str; 4] = [
+    "cuisine=italian",
+    "cuisine=regional",
+    "shop=clothes",
+    "cuisine=burger",
+];
+
+/// One random merchant: (bearing, distance, kind, cuisine, vegetarian, hours).
+type Spec = (f64, f64, usize, Option<usize>, Option<bool>, Option<usize>);
+
+fn merchant_spec() -> impl Strategy<Value = Spec> {
+    (
+        0.0..360.0f64,
+        prop_oneof![0.0..1.0f64, 1.0..3_000.0f64, 3_000.0..16_000.0f64],
+        0..KINDS.len(),
+        proptest::option::of(0..CUISINES.len()),
+        proptest::option::of(any::<bool>()),
+        proptest::option::of(0..HOURS.len()),
+    )
+}
+
+fn features(specs: &[Spec]) -> Vec<Value> {
+    specs
+        .iter()
+        .enumerate()
+        .map(|(i, &(bearing, distance, kind, cuisine, veggie, hours))| {
+            let (key, value) = KINDS[kind];
+            let mut props = json!({ key: value, "name": format!("n{i}") });
+            if let Some(c) = cuisine {
+                props = with(props, json!({"cuisine": CUISINES[c]}));
+            }
+            if let Some(v) = veggie {
+                props = with(
+                    props,
+                    json!({"diet:vegetarian": if v { "yes" } else { "no" }}),
+                );
+            }
+            if let Some(h) = hours {
+                props = with(props, json!({"opening_hours": HOURS[h]}));
+            }
+            place(&format!("m{i:03}"), bearing, distance, props)
+        })
+        .collect()
+}
+
+/// SPEC's tag reading: `key=value`, or one item of a `;`-list.
+fn has_tag(m: &Merchant, pattern: &str) -> bool {
+    let (key, value) = pattern.split_once('=').unwrap();
+    m.tags
+        .get(key)
+        .is_some_and(|v| v.split(';').any(|item| item.trim() == value))
+}
+
+/// The winner by a scan of every merchant: (merchant id, offer id).
+fn reference(
+    specs_catalog: &kairos::Catalog,
+    profile: &Profile,
+    hungry: bool,
+    speed: f64,
+    heading: f64,
+    now: DateTime<Utc>,
+) -> Option<(String, String)> {
+    let here = LatLon::new(ANNECY.0, ANNECY.1);
+    let reach = (speed * 600.0).clamp(1_000.0, 15_000.0);
+    let frame = (speed >= 2.0).then(|| TravelFrame::new(here, heading));
+    let mut best: Option<(u64, String, String)> = None;
+    // Every merchant on Earth, with the index's own distances.
+    for (m, d) in specs_catalog.within(here, 1e8, FoodFilter::AnyFood) {
+        if d > reach {
+            continue;
+        }
+        if let Some(f) = &frame {
+            if !rules::is_ahead_of(f, m.location.unit_vector(), d) {
+                continue;
+            }
+        }
+        let pace = if speed >= 2.0 { speed } else { 1.4 };
+        let arrival = now + chrono::TimeDelta::seconds((d / pace).round() as i64);
+        let serves = |diet: &str| {
+            let yes = |k: &str| matches!(m.tags.get(k), Some("yes" | "only"));
+            yes(&format!("diet:{diet}")) || (diet == "vegetarian" && yes("diet:vegan"))
+        };
+        for offer in &m.offers {
+            let food_ok = !offer.is_food || (hungry && profile.diet.iter().all(|d| serves(d)));
+            let disliked = profile.dislikes.iter().any(|p| has_tag(m, p));
+            let open = m.hours.as_ref().is_none_or(|h| h.is_open_at(arrival));
+            if !(food_ok && !disliked && open) {
+                continue;
+            }
+            let liked = profile.likes.iter().any(|p| has_tag(m, p));
+            let score = (d.round() as u64) * if liked { 75 } else { 100 } * 100;
+            let candidate = (score, m.id.to_string(), offer.id.to_string());
+            if best.as_ref().is_none_or(|b| candidate < *b) {
+                best = Some(candidate);
+            }
+        }
+    }
+    best.map(|(_, merchant, offer)| (merchant, offer))
+}
+
+#[derive(Debug, Clone)]
+struct Profile {
+    diet: Vec<&'static str>,
+    likes: Vec<&'static str>,
+    dislikes: Vec<&'static str>,
+}
+
+fn profile() -> impl Strategy<Value = Profile> {
+    (
+        any::<bool>(),
+        proptest::sample::subsequence(LIKES.to_vec(), 0..=3),
+        any::<bool>(),
+    )
+        .prop_map(|(veggie, likes, no_pizza)| Profile {
+            diet: if veggie { vec!["vegetarian"] } else { vec![] },
+            likes,
+            dislikes: if no_pizza {
+                vec!["cuisine=pizza"]
+            } else {
+                vec![]
+            },
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn the_engine_picks_what_a_scan_of_every_merchant_picks(
+        specs in prop::collection::vec(merchant_spec(), 0..150),
+        profile in profile(),
+        hungry in any::<bool>(),
+        speed in prop_oneof![Just(0.0), 2.0..30.0f64],
+        heading in 0.0..360.0f64,
+    ) {
+        let features = features(&specs);
+        // Quiet hours all day: the position suggests nothing; the `ask` ignores them.
+        let mut sim = Sim::consenting(
+            &features,
+            json!({
+                "diet": profile.diet,
+                "likes": profile.likes,
+                "dislikes": profile.dislikes,
+                "quiet_hours": "00:00-23:59",
+            }),
+        );
+        sim.context(json!({"hungry": hungry}), &t(-60));
+        let moved = sim.at(ANNECY, json!({"speed": speed, "heading": heading}), &t(-1));
+        prop_assert!(suggestion(&moved).is_none());
+        let answer = suggestion(&sim.ask(json!({}), T0)).map(|s| (s.merchant.id, s.offer.id));
+        let now = DateTime::parse_from_rfc3339(T0).unwrap().to_utc();
+        let expected = reference(&catalog(&features), &profile, hungry, speed, heading, now);
+        prop_assert_eq!(answer, expected);
+    }
+}
