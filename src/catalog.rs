@@ -93,6 +93,11 @@ impl Found<'_> {
     pub fn only_maybe_matching(&mut self, pattern_bits: u64) {
         self.walk.only_maybe_matching(pattern_bits);
     }
+
+    /// From now on, nothing farther than `radius_m` (see [`Walk::shrink_radius`]).
+    pub fn shrink_radius(&mut self, radius_m: f64) {
+        self.walk.shrink_radius(radius_m);
+    }
 }
 
 impl<'a> Iterator for Found<'a> {

@@ -158,6 +158,7 @@ pub fn best_offer<'c, 'p>(
                     score,
                     reach_m: reach,
                 });
+                walk.shrink_radius(rules::farthest_scoring(score, can_be_liked));
             }
         }
     }

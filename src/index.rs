@@ -159,6 +159,7 @@ impl MerchantIndex {
         }
         walk
     }
+
     fn rarest_diet_tree(&self, diets: &[String]) -> &Tree {
         static EMPTY: std::sync::LazyLock<Tree> = std::sync::LazyLock::new(Tree::new_with_params);
         if diets.is_empty() {
@@ -275,6 +276,13 @@ impl<'a> Walk<'a> {
         }
     }
 
+    /// From now on, nothing farther than `radius_m` is queued or returned
+    /// (for a caller that knows nothing farther can win).
+    pub fn shrink_radius(&mut self, radius_m: f64) {
+        let max_d2 = chord_squared_for(radius_m) * (1.0 + 1e-9) + 1e-18;
+        self.max_d2 = self.max_d2.min(max_d2);
+    }
+
     fn wanted(&self, slot: &Slot) -> bool {
         self.tag_bits
             .is_none_or(|bits| tag_signature::may_match(slot.tag_bits, bits))
@@ -318,6 +326,8 @@ impl Iterator for Walk<'_> {
     fn next(&mut self) -> Option<Nearby> {
         while let Some(Queued(d2, pending)) = self.queue.pop() {
             match pending {
+                // Queued before the radius shrank.
+                _ if d2 > self.max_d2 => {}
                 Pending::Node(node) => self.push_children(node),
                 Pending::Entry(entry) if !self.wanted(&entry.data) => {}
                 Pending::Entry(entry) => {

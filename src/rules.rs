@@ -161,6 +161,13 @@ pub fn score(distance_m: f64, liked: bool, has_audience: bool) -> u64 {
     whole_metres(distance_m) * liked_factor * audience_factor
 }
 
+/// A distance beyond which no offer can score `best` or better, even liked and
+/// with an audience (a hair of slack past the rounding edge).
+pub fn farthest_scoring(best: u64, can_be_liked: bool) -> f64 {
+    let factor = score(1.0, can_be_liked, true);
+    (best / factor) as f64 + 0.5 + 1e-3
+}
+
 /// A distance as published: whole metres.
 pub fn whole_metres(distance_m: f64) -> u64 {
     distance_m.round().max(0.0) as u64

@@ -206,7 +206,13 @@ impl Drop for Mosquitto {
 
 /// `mosquitto_pub` one message (QoS 1).
 fn mosquitto_pub(port: u16, topic: &str, payload: &[u8], retain: bool) {
+    mosquitto_pub_with(port, topic, payload, retain, &[]);
+}
+
+/// `mosquitto_pub` one message (QoS 1) with more arguments (`-V mqttv5`).
+fn mosquitto_pub_with(port: u16, topic: &str, payload: &[u8], retain: bool, extra: &[&str]) {
     let mut cmd = Command::new("mosquitto_pub");
+    cmd.args(extra);
     cmd.args([
         "-h",
         "127.0.0.1",
@@ -237,6 +243,11 @@ struct Sub {
 impl Sub {
     /// Starts it and waits until it is subscribed.
     fn start(port: u16) -> Self {
+        Self::start_with(port, &[])
+    }
+
+    /// [`Sub::start`] with more arguments (`-V mqttv5`).
+    fn start_with(port: u16, extra: &[&str]) -> Self {
         Command::new("mosquitto_sub").arg("--help").output().expect(
             "mosquitto_sub must be installed for this test (apt-get install mosquitto-clients)",
         );
@@ -245,6 +256,7 @@ impl Sub {
             .args(["-oL", "mosquitto_sub"])
             .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1", "-d"])
             .args(["-t", "kairos/+/suggestion"])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -322,6 +334,109 @@ async fn serve_on_mosquitto_answers_mosquitto_pub_on_mosquitto_sub() {
         .await
         .expect("serve stops in time")
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_speaks_mqtt_5_to_mosquitto_and_is_not_sent_its_own_answers() {
+    let broker = Mosquitto::start(free_address().port());
+    let (server, stop) = start_serve(BrokerChoice::External(broker.url()), lunchtime_clock()).await;
+    let sub = Sub::start_with(broker.port, &["-V", "mqttv5"]);
+    let inputs: Vec<_> = drive().into_iter().take(4).collect();
+    for (i, (_, topic, payload)) in inputs.iter().enumerate() {
+        // Both versions of client talk to it through the same broker.
+        let version: &[&str] = if i % 2 == 0 { &["-V", "mqttv5"] } else { &[] };
+        mosquitto_pub_with(
+            broker.port,
+            topic,
+            payload,
+            topic.ends_with("/profile"),
+            version,
+        );
+    }
+    assert_seed_suggestion("kairos/car-42/suggestion", &sub.next_json());
+    // Time for an echo of the suggestion to come back, if the broker sent one.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.cancel();
+    let summary = tokio::time::timeout(WAIT, server)
+        .await
+        .expect("serve stops in time")
+        .unwrap();
+    // MQTT 5 with No Local: kairos received the drive and none of its own
+    // outputs (on 3.1.1 the suggestion comes back to it).
+    assert!(summary.published >= 1, "{summary:?}");
+    assert_eq!(summary.received, inputs.len() as u64, "{summary:?}");
+}
+
+/// A broker in front of `upstream` that speaks only MQTT 3.1.1: it answers an
+/// MQTT 5 CONNECT the way such a broker does (a 3.1.1 CONNACK "unacceptable
+/// protocol version", then it closes) and passes anything else on. The
+/// protocol level of every CONNECT it saw comes out of the receiver.
+async fn mqtt_311_only_broker(upstream: u16) -> (u16, mpsc::UnboundedReceiver<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (levels, seen) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let levels = levels.clone();
+            tokio::spawn(async move {
+                // Fixed header, then "\0\x04MQTT" and the protocol level.
+                let mut connect = vec![0u8; 2];
+                socket.read_exact(&mut connect).await?;
+                while connect[connect.len() - 1] & 0x80 != 0 {
+                    connect.push(socket.read_u8().await?);
+                }
+                let header = connect.len();
+                connect.resize(header + 7, 0);
+                socket.read_exact(&mut connect[header..]).await?;
+                let level = connect[header + 6];
+                let _ = levels.send(level);
+                if level != 4 {
+                    socket.write_all(&[0x20, 0x02, 0x00, 0x01]).await?;
+                    return socket.shutdown().await;
+                }
+                let mut broker = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await?;
+                broker.write_all(&connect).await?;
+                tokio::io::copy_bidirectional(&mut socket, &mut broker).await?;
+                Ok::<(), std::io::Error>(())
+            });
+        }
+    });
+    (port, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_that_refuses_mqtt_5_gets_mqtt_3_1_1() {
+    let broker = Mosquitto::start(free_address().port());
+    let (port, mut levels) = mqtt_311_only_broker(broker.port).await;
+    let (server, stop) = start_serve(
+        BrokerChoice::External(format!("mqtt://127.0.0.1:{port}")),
+        lunchtime_clock(),
+    )
+    .await;
+    let sub = Sub::start(broker.port);
+    let inputs: Vec<_> = drive().into_iter().take(4).collect();
+    for (_, topic, payload) in &inputs {
+        mosquitto_pub(broker.port, topic, payload, topic.ends_with("/profile"));
+    }
+    assert_seed_suggestion("kairos/car-42/suggestion", &sub.next_json());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.cancel();
+    let summary = tokio::time::timeout(WAIT, server)
+        .await
+        .expect("serve stops in time")
+        .unwrap();
+    // MQTT 5 once, then 3.1.1 for good.
+    let mut seen = Vec::new();
+    while let Ok(level) = levels.try_recv() {
+        seen.push(level);
+    }
+    assert_eq!(seen, [5, 4]);
+    // 3.1.1 has no No Local: kairos's own suggestion came back to it.
+    assert!(summary.received > inputs.len() as u64, "{summary:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -277,8 +277,10 @@ pub async fn serve(
     tracing::info!(merchants = catalog.len(), "offers loaded");
     tracing::info!(broker = %address, "connecting");
     let client_id = share::client_id(&config.serve.client_id, &config.serve.share_group);
-    let options = mqtt::client_options(&client_id, &address, &config.serve)?;
-    let (client, eventloop) = mqtt::client(options);
+    // MQTT 5 to an external broker that offers it; the embedded rumqttd's
+    // MQTT 5 is incomplete.
+    let external = matches!(broker, BrokerChoice::External(_));
+    let (client, connection) = mqtt::connect(&client_id, &address, &config.serve, external)?;
 
     let counters = Arc::new(Counters::default());
     counters.metrics.merchants(catalog.len());
@@ -292,7 +294,7 @@ pub async fn serve(
     let tracker = TaskTracker::new();
 
     let edge = tracker.spawn(mqtt::run_edge(
-        eventloop,
+        connection,
         mqtt::Edge {
             client: client.clone(),
             filters: std::iter::once(format!("{}/+/+", config.engine.prefix))
@@ -383,7 +385,7 @@ async fn run_engine(
     mut engine: Engine,
     state: state::DeviceState,
     mut inbox: mpsc::Receiver<ToEngine>,
-    client: rumqttc::AsyncClient,
+    client: mqtt::Client,
     sweep_every: Duration,
     clock: Clock,
     counters: Arc<Counters>,
@@ -427,7 +429,7 @@ async fn run_engine(
 async fn step_one(
     engine: &mut Engine,
     state: &state::DeviceState,
-    client: &rumqttc::AsyncClient,
+    client: &mqtt::Client,
     counters: &Counters,
     received: Received,
 ) {

@@ -21,19 +21,26 @@
 //! [`Counters::queued`](super::Counters), not in batches); inputs that do not
 //! fit are dropped, logged and counted (`overloaded`) instead.
 //!
-//! kairos speaks MQTT 3.1.1, which every broker offers; it needs nothing from
-//! MQTT 5 (see docs/serve.md). A broker that answers but refuses kairos
-//! before the first connection succeeds (credentials, certificate) is reported
+//! To an external broker kairos speaks MQTT 5 when the broker offers it (for
+//! the No Local subscription option: the broker then keeps kairos's own
+//! outputs from it) and MQTT 3.1.1 otherwise: a broker that answers the first
+//! MQTT 5 CONNECT with "unacceptable protocol version", or closes the
+//! connection, gets 3.1.1 from then on. The embedded rumqttd gets 3.1.1 (its
+//! MQTT 5 is incomplete). [`Client`] and [`Connection`] hide which one is in
+//! use, so the edge is one piece of logic.
+//!
+//! A broker that answers but refuses kairos before the first connection succeeds (credentials, certificate) is reported
 //! once through [`Edge::refused`] and ends the run: retrying cannot fix a
 //! configuration. After a first success, every error is retried.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use rumqttc::v5::mqttbytes::v5 as v5_packets;
 use rumqttc::{
-    AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, MqttOptions, Outgoing,
+    v5, AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, MqttOptions, Outgoing,
     Packet, QoS, SubscribeFilter, Transport,
 };
 use tokio::sync::{mpsc, oneshot};
@@ -150,28 +157,84 @@ pub fn refusal(error: &ConnectionError) -> Option<String> {
     match error {
         ConnectionError::ConnectionRefused(code) => Some(match code {
             ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized => {
-                "not authorised: wrong or missing user name or password \
-                 (serve.username / serve.password, or KAIROS_BROKER_USERNAME / KAIROS_BROKER_PASSWORD)"
-                    .to_string()
+                NOT_AUTHORISED.to_string()
             }
-            ConnectReturnCode::BadClientId => {
-                "client id rejected (serve.client_id: 1 to 23 letters and digits)".to_string()
-            }
+            ConnectReturnCode::BadClientId => BAD_CLIENT_ID.to_string(),
             ConnectReturnCode::RefusedProtocolVersion => {
                 "the broker does not speak MQTT 3.1.1".to_string()
             }
             ConnectReturnCode::ServiceUnavailable | ConnectReturnCode::Success => return None,
         }),
-        ConnectionError::Tls(rumqttc::TlsError::Io(io))
-            if io.kind() != std::io::ErrorKind::InvalidData =>
-        {
-            None
-        }
-        ConnectionError::Tls(tls) => Some(format!(
+        ConnectionError::Tls(tls) => tls_refusal(tls),
+        _ => None,
+    }
+}
+
+/// [`refusal`] for an MQTT 5 connection (its CONNACK reason codes).
+fn refusal_v5(error: &v5::ConnectionError) -> Option<String> {
+    use v5_packets::ConnectReturnCode as Code;
+    match error {
+        v5::ConnectionError::ConnectionRefused(code) => match code {
+            Code::BadUserNamePassword | Code::NotAuthorized | Code::BadAuthenticationMethod => {
+                Some(NOT_AUTHORISED.to_string())
+            }
+            Code::BadClientId | Code::ClientIdentifierNotValid => Some(BAD_CLIENT_ID.to_string()),
+            Code::Banned => Some("the broker has banned this client".to_string()),
+            Code::RefusedProtocolVersion | Code::UnsupportedProtocolVersion => {
+                Some("the broker does not speak MQTT 5".to_string())
+            }
+            _ => None,
+        },
+        v5::ConnectionError::Tls(tls) => tls_refusal(tls),
+        _ => None,
+    }
+}
+
+const NOT_AUTHORISED: &str = "not authorised: wrong or missing user name or password \
+     (serve.username / serve.password, or KAIROS_BROKER_USERNAME / KAIROS_BROKER_PASSWORD)";
+const BAD_CLIENT_ID: &str = "client id rejected (serve.client_id: 1 to 23 letters and digits)";
+
+/// A TLS handshake that failed on a certificate (not on the network).
+fn tls_refusal(tls: &rumqttc::TlsError) -> Option<String> {
+    match tls {
+        rumqttc::TlsError::Io(io) if io.kind() != std::io::ErrorKind::InvalidData => None,
+        tls => Some(format!(
             "TLS handshake failed: {} (check serve.ca_file, and that the broker's certificate names the host of the URL)",
             tls_detail(tls)
         )),
-        _ => None,
+    }
+}
+
+/// Whether an MQTT 5 CONNECT failed the way a broker that only speaks 3.1.1
+/// fails it: a CONNACK "unacceptable protocol version" (in either version's
+/// format: a 3.1.1 CONNACK is not a valid MQTT 5 one), or the connection
+/// closed after the CONNECT. Not a broker that is not there (yet), nor a
+/// timeout, nor a TLS failure: those say nothing about the version.
+fn refuses_v5(error: &v5::ConnectionError) -> bool {
+    use std::io::ErrorKind;
+    use v5_packets::ConnectReturnCode as Code;
+    let closed = |io: &std::io::Error| {
+        matches!(
+            io.kind(),
+            ErrorKind::UnexpectedEof
+                | ErrorKind::ConnectionReset
+                | ErrorKind::ConnectionAborted
+                | ErrorKind::BrokenPipe
+        )
+    };
+    match error {
+        v5::ConnectionError::ConnectionRefused(code) => matches!(
+            code,
+            Code::RefusedProtocolVersion | Code::UnsupportedProtocolVersion
+        ),
+        v5::ConnectionError::MqttState(state) => match state {
+            v5::StateError::Deserialization(_) | v5::StateError::ConnectionAborted => true,
+            v5::StateError::Io(io) => closed(io),
+            _ => false,
+        },
+        v5::ConnectionError::NotConnAck(_) => true,
+        v5::ConnectionError::Io(io) => closed(io),
+        _ => false,
     }
 }
 
@@ -194,6 +257,256 @@ pub fn client(options: MqttOptions) -> (AsyncClient, EventLoop) {
     (client, eventloop)
 }
 
+/// [`client_options`] for MQTT 5: the same session, limits, credentials and TLS.
+fn client_options_v5(
+    client_id: &str,
+    address: &BrokerAddress,
+    config: &ServeConfig,
+    v4: &MqttOptions,
+) -> v5::MqttOptions {
+    let mut options = v5::MqttOptions::new(client_id, address.host.clone(), address.port);
+    let max_packet = u32::try_from(config.max_packet_bytes).unwrap_or(u32::MAX);
+    options
+        .set_clean_start(true)
+        .set_keep_alive(v4.keep_alive())
+        .set_max_packet_size(Some(max_packet))
+        .set_transport(v4.transport());
+    if let Some(login) = v4.credentials() {
+        options.set_credentials(login.username, login.password);
+    }
+    let mut network = rumqttc::NetworkOptions::new();
+    network.set_tcp_nodelay(true);
+    options.set_network_options(network);
+    options
+}
+
+/// The MQTT version a connection speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MqttVersion {
+    /// MQTT 3.1.1.
+    V311,
+    /// MQTT 5.
+    V5,
+}
+
+impl std::fmt::Display for MqttVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::V311 => "MQTT 3.1.1",
+            Self::V5 => "MQTT 5",
+        })
+    }
+}
+
+/// The requests side of the connection (cheap to clone): publishes and the
+/// disconnect go through the client of the version in use.
+#[derive(Clone)]
+pub(crate) struct Client {
+    v4: AsyncClient,
+    v5: Option<v5::AsyncClient>,
+    /// Set (once, before the first connection) when the broker refused MQTT 5.
+    fell_back: Arc<AtomicBool>,
+}
+
+impl Client {
+    /// The MQTT 5 client, while MQTT 5 is in use.
+    fn v5(&self) -> Option<&v5::AsyncClient> {
+        self.v5
+            .as_ref()
+            .filter(|_| !self.fell_back.load(Ordering::Acquire))
+    }
+
+    /// Queues a publish, waiting only when the request queue is full.
+    async fn publish(
+        &self,
+        topic: &str,
+        qos: QoS,
+        retain: bool,
+        payload: Vec<u8>,
+    ) -> Result<(), String> {
+        match self.v5() {
+            Some(v5) => v5
+                .publish(topic, qos_v5(qos), retain, payload)
+                .await
+                .map_err(|e| e.to_string()),
+            None => self
+                .v4
+                .publish(topic, qos, retain, payload)
+                .await
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Queues the disconnect, after everything queued before it.
+    pub(crate) async fn disconnect(&self) -> Result<(), String> {
+        match self.v5() {
+            Some(v5) => v5.disconnect().await.map_err(|e| e.to_string()),
+            None => self.v4.disconnect().await.map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Subscribes to `filters` at QoS 1 without waiting. On MQTT 5 with No
+    /// Local (kairos's own outputs are not sent back to it), except on shared
+    /// subscriptions, where MQTT 5 forbids it (§3.8.3.1).
+    fn try_subscribe(&self, filters: &[String]) -> Result<(), String> {
+        match self.v5() {
+            Some(v5) => {
+                let filters = filters.iter().map(|f| {
+                    let mut filter =
+                        v5_packets::Filter::new(f.clone(), v5::mqttbytes::QoS::AtLeastOnce);
+                    filter.nolocal = !f.starts_with("$share/");
+                    filter
+                });
+                v5.try_subscribe_many(filters).map_err(|e| e.to_string())
+            }
+            None => {
+                let filters = filters
+                    .iter()
+                    .map(|f| SubscribeFilter::new(f.clone(), QoS::AtLeastOnce));
+                self.v4
+                    .try_subscribe_many(filters)
+                    .map_err(|e| e.to_string())
+            }
+        }
+    }
+}
+
+fn qos_v5(qos: QoS) -> v5::mqttbytes::QoS {
+    match qos {
+        QoS::AtMostOnce => v5::mqttbytes::QoS::AtMostOnce,
+        QoS::AtLeastOnce => v5::mqttbytes::QoS::AtLeastOnce,
+        QoS::ExactlyOnce => v5::mqttbytes::QoS::ExactlyOnce,
+    }
+}
+
+/// The event loop of the version in use, polled by the edge only.
+pub(crate) struct Connection {
+    v4: EventLoop,
+    /// Until the broker refuses MQTT 5 (then dropped for good).
+    v5: Option<Box<v5::EventLoop>>,
+    fell_back: Arc<AtomicBool>,
+}
+
+/// What the edge sees of the event loop, whichever the version.
+enum Polled {
+    ConnAck,
+    SubAck,
+    Publish {
+        topic: String,
+        payload: Vec<u8>,
+    },
+    /// The disconnect went out.
+    Disconnect,
+    Other,
+    Error(PollError),
+}
+
+enum PollError {
+    V4(ConnectionError),
+    V5(v5::ConnectionError),
+}
+
+impl std::fmt::Display for PollError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::V4(error) => error.fmt(f),
+            Self::V5(error) => error.fmt(f),
+        }
+    }
+}
+
+impl PollError {
+    fn refusal(&self) -> Option<String> {
+        match self {
+            Self::V4(error) => refusal(error),
+            Self::V5(error) => refusal_v5(error),
+        }
+    }
+}
+
+impl Connection {
+    fn version(&self) -> MqttVersion {
+        if self.v5.is_some() {
+            MqttVersion::V5
+        } else {
+            MqttVersion::V311
+        }
+    }
+
+    /// Whether the last socket read's packets are all handed out.
+    fn drained(&self) -> bool {
+        match &self.v5 {
+            Some(v5) => v5.state.events.is_empty(),
+            None => self.v4.state.events.is_empty(),
+        }
+    }
+
+    /// Speaks MQTT 3.1.1 from now on.
+    fn fall_back(&mut self) {
+        self.fell_back.store(true, Ordering::Release);
+        self.v5 = None;
+    }
+
+    async fn poll(&mut self) -> Polled {
+        match &mut self.v5 {
+            Some(v5) => match v5.poll().await {
+                Ok(v5::Event::Incoming(v5_packets::Packet::ConnAck(_))) => Polled::ConnAck,
+                Ok(v5::Event::Incoming(v5_packets::Packet::SubAck(_))) => Polled::SubAck,
+                Ok(v5::Event::Incoming(v5_packets::Packet::Publish(publish))) => Polled::Publish {
+                    topic: String::from_utf8_lossy(&publish.topic).into_owned(),
+                    payload: publish.payload.to_vec(),
+                },
+                Ok(v5::Event::Outgoing(Outgoing::Disconnect)) => Polled::Disconnect,
+                Ok(_) => Polled::Other,
+                Err(error) => Polled::Error(PollError::V5(error)),
+            },
+            None => match self.v4.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => Polled::ConnAck,
+                Ok(Event::Incoming(Packet::SubAck(_))) => Polled::SubAck,
+                Ok(Event::Incoming(Packet::Publish(publish))) => Polled::Publish {
+                    topic: publish.topic,
+                    payload: publish.payload.to_vec(),
+                },
+                Ok(Event::Outgoing(Outgoing::Disconnect)) => Polled::Disconnect,
+                Ok(_) => Polled::Other,
+                Err(error) => Polled::Error(PollError::V4(error)),
+            },
+        }
+    }
+}
+
+/// A client and its connection to `address`: MQTT 5 first when `try_v5`
+/// (an external broker), MQTT 3.1.1 otherwise or once the broker refuses 5.
+pub(crate) fn connect(
+    client_id: &str,
+    address: &BrokerAddress,
+    config: &ServeConfig,
+    try_v5: bool,
+) -> Result<(Client, Connection), ServeError> {
+    let options = client_options(client_id, address, config)?;
+    let v5 = try_v5.then(|| {
+        v5::AsyncClient::new(
+            client_options_v5(client_id, address, config, &options),
+            REQUEST_CAPACITY,
+        )
+    });
+    let (v4_client, v4_loop) = client(options);
+    let (v5_client, v5_loop) = v5.unzip();
+    let fell_back = Arc::new(AtomicBool::new(false));
+    Ok((
+        Client {
+            v4: v4_client,
+            v5: v5_client,
+            fell_back: fell_back.clone(),
+        },
+        Connection {
+            v4: v4_loop,
+            v5: v5_loop.map(Box::new),
+            fell_back,
+        },
+    ))
+}
+
 /// One message as it arrived.
 #[derive(Debug, Clone)]
 pub struct Received {
@@ -207,7 +520,7 @@ pub struct Received {
 
 /// What the edge needs besides the event loop.
 pub(crate) struct Edge {
-    pub client: AsyncClient,
+    pub client: Client,
     pub filters: Vec<String>,
     /// The topic prefix (OwnTracks locations are mapped under it).
     pub prefix: String,
@@ -313,13 +626,14 @@ impl Intake {
 
 /// Polls the event loop until the engine's disconnect goes out (or `stop`),
 /// handing publishes to `intake` in batches until `intake` is cancelled.
-pub(crate) async fn run_edge(mut eventloop: EventLoop, mut edge: Edge, intake: Intake) {
+pub(crate) async fn run_edge(mut connection: Connection, mut edge: Edge, intake: Intake) {
     let mut intake = Some(intake);
+    let mut connected_once = false;
     let mut batch: Vec<Received> = Vec::new();
     let mut backoff = BACKOFF_MIN;
     loop {
         // Whatever the last read brought is out of rumqttc: hand it on.
-        if !batch.is_empty() && (eventloop.state.events.is_empty() || batch.len() >= BATCH_MAX) {
+        if !batch.is_empty() && (connection.drained() || batch.len() >= BATCH_MAX) {
             if let Some(open) = &intake {
                 if open.hand_over(&mut batch) == HandedOver::Closed {
                     intake = None;
@@ -338,57 +652,63 @@ pub(crate) async fn run_edge(mut eventloop: EventLoop, mut edge: Edge, intake: I
                 batch.clear();
                 continue;
             }
-            event = eventloop.poll() => event,
+            event = connection.poll() => event,
         };
         match event {
-            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+            Polled::ConnAck => {
                 backoff = BACKOFF_MIN;
                 // Connected once: later refusals are retried like any error.
                 edge.refused = None;
+                if !connected_once {
+                    connected_once = true;
+                    tracing::info!("speaking {}", connection.version());
+                }
                 edge.counters.metrics.connected(true);
                 tracing::info!("connected to the broker; subscribing to {:?}", edge.filters);
-                let filters = edge
-                    .filters
-                    .iter()
-                    .map(|f| SubscribeFilter::new(f.clone(), QoS::AtLeastOnce));
-                if let Err(error) = edge.client.try_subscribe_many(filters) {
+                if let Err(error) = edge.client.try_subscribe(&edge.filters) {
                     tracing::error!(%error, "cannot subscribe");
                 }
             }
-            Ok(Event::Incoming(Packet::SubAck(_))) => {
+            Polled::SubAck => {
                 if let Some(ready) = edge.ready.take() {
                     let _ = ready.send(());
                 }
             }
-            Ok(Event::Incoming(Packet::Publish(publish))) => {
+            Polled::Publish { topic, payload } => {
                 if intake.is_none() {
                     continue;
                 }
                 edge.counters.received.fetch_add(1, Ordering::Relaxed);
                 edge.counters.metrics.received();
                 let at = edge.clock.now();
-                let received = if publish.topic.starts_with("owntracks/") {
+                let received = if topic.starts_with("owntracks/") {
                     let Some((topic, payload)) =
-                        owntracks::to_position(&edge.prefix, &publish.topic, &publish.payload)
+                        owntracks::to_position(&edge.prefix, &topic, &payload)
                     else {
-                        tracing::debug!(topic = %publish.topic, "not an OwnTracks location; ignored");
+                        tracing::debug!(%topic, "not an OwnTracks location; ignored");
                         continue;
                     };
                     Received { topic, payload, at }
                 } else {
-                    Received {
-                        topic: publish.topic,
-                        payload: publish.payload.to_vec(),
-                        at,
-                    }
+                    Received { topic, payload, at }
                 };
                 batch.push(received);
             }
-            Ok(Event::Outgoing(Outgoing::Disconnect)) => break,
-            Ok(_) => {}
-            Err(error) => {
+            Polled::Disconnect => break,
+            Polled::Other => {}
+            Polled::Error(error) => {
+                if let PollError::V5(v5_error) = &error {
+                    if !connected_once && refuses_v5(v5_error) {
+                        tracing::info!(
+                            error = %v5_error,
+                            "the broker does not take MQTT 5; falling back to MQTT 3.1.1"
+                        );
+                        connection.fall_back();
+                        continue;
+                    }
+                }
                 edge.counters.metrics.connected(false);
-                if let Some(why) = refusal(&error) {
+                if let Some(why) = error.refusal() {
                     if let Some(refused) = edge.refused.take() {
                         tracing::error!("the broker refused kairos: {why}");
                         let _ = refused.send(why);
@@ -410,7 +730,7 @@ pub(crate) async fn run_edge(mut eventloop: EventLoop, mut edge: Edge, intake: I
 
 /// Publishes one output of the engine. It waits only when rumqttc's request
 /// queue is full, which the edge, never waiting on the engine, always drains.
-pub(crate) async fn publish(client: &AsyncClient, publish: Publish, counters: &Counters) {
+pub(crate) async fn publish(client: &Client, publish: Publish, counters: &Counters) {
     let qos = if publish.at_least_once() {
         QoS::AtLeastOnce
     } else {
@@ -495,6 +815,29 @@ mod tests {
         drop(inbox);
         assert_eq!(intake.hand_over(&mut inputs(1)), HandedOver::Closed);
         assert_eq!(counters.queued.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_refused_or_closed_mqtt_5_connect_falls_back_and_a_refused_password_does_not() {
+        use std::io::{Error, ErrorKind};
+        use v5_packets::ConnectReturnCode as Code;
+        let refused = |code| v5::ConnectionError::ConnectionRefused(code);
+        assert!(refuses_v5(&refused(Code::UnsupportedProtocolVersion)));
+        assert!(refuses_v5(&v5::ConnectionError::MqttState(
+            v5::StateError::ConnectionAborted
+        )));
+        assert!(refuses_v5(&v5::ConnectionError::Io(Error::from(
+            ErrorKind::ConnectionReset
+        ))));
+        // No broker (yet), or one that refuses kairos itself: not about the version.
+        assert!(!refuses_v5(&v5::ConnectionError::Io(Error::from(
+            ErrorKind::ConnectionRefused
+        ))));
+        assert!(!refuses_v5(&refused(Code::BadUserNamePassword)));
+        assert!(refusal_v5(&refused(Code::NotAuthorized))
+            .unwrap()
+            .contains("user name or password"));
+        assert!(refusal_v5(&refused(Code::ServerBusy)).is_none());
     }
 
     #[test]
