@@ -693,6 +693,45 @@ async fn an_owntracks_phone_location_gets_the_seed_suggestion() {
     tokio::time::timeout(WAIT, server).await.unwrap().unwrap();
 }
 
+/// A burst far larger than the engine's queue (one input) loses nothing: the
+/// edge waits for room instead of dropping, and the broker holds the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_larger_than_the_engine_queue_is_held_back_not_dropped() {
+    let broker = Mosquitto::start(free_address().port());
+    let address: SocketAddr = format!("127.0.0.1:{}", broker.port).parse().unwrap();
+    let (server, stop) = start_serve_with(
+        BrokerChoice::External(broker.url()),
+        lunchtime_clock(),
+        data("data/demo/offers.geojson"),
+        |c| c.serve.channel_capacity = 1,
+    )
+    .await;
+    let (cars, mut answers) = test_client(address).await;
+    const BURST: usize = 400;
+    for i in 0..BURST {
+        let position = format!(r#"{{"lat": 45.9, "lon": 6.13, "speed": {}}}"#, i % 30);
+        cars.publish(
+            format!("kairos/car-{i}/position"),
+            QoS::AtLeastOnce,
+            false,
+            position,
+        )
+        .await
+        .unwrap();
+    }
+    // Inputs are stepped in order: the answer to this ask means all came through.
+    cars.publish("kairos/last/ask", QoS::AtLeastOnce, false, "{}")
+        .await
+        .unwrap();
+    let (topic, answer) = next_json(&mut answers).await;
+    assert_eq!(topic, "kairos/last/suggestion");
+    assert_eq!(answer["none"], "no_consent", "{answer}");
+    stop.cancel();
+    let summary = tokio::time::timeout(WAIT, server).await.unwrap().unwrap();
+    assert_eq!(summary.overloaded, 0, "{summary:?}");
+    assert_eq!(summary.stepped, BURST as u64 + 1, "{summary:?}");
+}
+
 #[test]
 fn serve_on_a_taken_port_says_so_in_one_line_and_exits_2() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();

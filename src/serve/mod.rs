@@ -175,13 +175,16 @@ pub struct Counters {
     pub stepped: AtomicU64,
     /// Inputs dropped by the engine (topic names no valid device).
     pub dropped: AtomicU64,
-    /// Inputs dropped because the engine's channel was full.
+    /// Inputs dropped because the engine's queue stayed full (see `mqtt`).
     pub overloaded: AtomicU64,
     /// Messages published.
     pub published: AtomicU64,
     /// Inputs handed to the engine task and not yet stepped (the queue's
     /// bound, `serve.channel_capacity`, is on this).
     pub queued: AtomicUsize,
+    /// Told each time the engine takes an input off its queue (room for the
+    /// edge, which may be waiting for it).
+    pub room: tokio::sync::Notify,
     /// The same events and more, for the Prometheus endpoint.
     pub metrics: metrics::ServeMetrics,
 }
@@ -195,7 +198,7 @@ pub struct ServeSummary {
     pub stepped: u64,
     /// Inputs dropped (invalid device topic).
     pub dropped: u64,
-    /// Inputs dropped because the engine was busy.
+    /// Inputs dropped because the engine could not make room in time.
     pub overloaded: u64,
     /// Messages published.
     pub published: u64,
@@ -415,6 +418,7 @@ async fn run_engine(
                     for received in batch {
                         step_one(&mut engine, &state, &client, &counters, received).await;
                         counters.queued.fetch_sub(1, Ordering::AcqRel);
+                        counters.room.notify_one();
                     }
                 }
             }

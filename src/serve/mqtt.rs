@@ -13,13 +13,15 @@
 //! buffered (no waiting: a batch never holds an input back for more input).
 //! One handoff, one wakeup of the engine task, per read instead of per message.
 //!
-//! It hands batches over with `try_send`, never waiting on the engine: the
-//! engine's publishes travel through the very event loop the edge polls, so an
-//! edge waiting on a full engine queue and an engine waiting on rumqttc's full
-//! request queue would wait on each other for ever. The engine's queue is
-//! bounded in inputs (`serve.channel_capacity`, counted in
-//! [`Counters::queued`](super::Counters), not in batches); inputs that do not
-//! fit are dropped, logged and counted (`overloaded`) instead.
+//! The engine's queue is bounded in inputs (`serve.channel_capacity`, counted
+//! in [`Counters::queued`](super::Counters), not in batches). When a batch does
+//! not fit, the edge stops polling and waits for the engine to make room: no
+//! more reads, so the broker holds what comes next (back-pressure, within the
+//! broker's own queue limits). It waits at most [`PATIENCE`], never for ever:
+//! the engine's publishes travel through the very event loop the edge polls,
+//! so an edge waiting on a full engine queue and an engine waiting on
+//! rumqttc's full request queue would otherwise wait on each other for ever.
+//! What still does not fit then is dropped, logged and counted (`overloaded`).
 //!
 //! To an external broker kairos speaks MQTT 5 when the broker offers it (for
 //! the No Local subscription option: the broker then keeps kairos's own
@@ -58,6 +60,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 const REQUEST_CAPACITY: usize = 2048;
 /// Most inputs the edge hands over in one batch.
 const BATCH_MAX: usize = 64;
+/// Longest the edge waits, not reading, for the engine to make room.
+pub(crate) const PATIENCE: Duration = Duration::from_secs(1);
 
 /// A broker to connect to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -609,6 +613,38 @@ impl Intake {
         }
     }
 
+    /// Hands `batch` (left empty) to the engine, waiting up to `patience`
+    /// for room when it does not fit; what still does not fit is dropped and
+    /// counted. The caller polls nothing meanwhile: that is the back-pressure.
+    pub(crate) async fn hand_over_waiting(
+        &self,
+        batch: &mut Vec<Received>,
+        patience: Duration,
+    ) -> HandedOver {
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            let room = self
+                .capacity
+                .saturating_sub(self.counters.queued.load(Ordering::Acquire));
+            if batch.len() <= room {
+                return self.hand_over(batch);
+            }
+            if room > 0 {
+                let rest = batch.split_off(room);
+                if self.hand_over(batch) == HandedOver::Closed {
+                    return HandedOver::Closed;
+                }
+                *batch = rest;
+            }
+            // `notify_one` keeps a permit when no one waits: no wakeup is lost
+            // between the look at `queued` above and this wait.
+            let room_made = self.counters.room.notified();
+            if tokio::time::timeout_at(deadline, room_made).await.is_err() {
+                return self.hand_over(batch);
+            }
+        }
+    }
+
     /// Counts and logs inputs dropped because the engine's queue is full
     /// (one log line per batch: a line per input would add to the overload).
     fn overloaded(&self, dropped: &[Received]) {
@@ -635,7 +671,7 @@ pub(crate) async fn run_edge(mut connection: Connection, mut edge: Edge, intake:
         // Whatever the last read brought is out of rumqttc: hand it on.
         if !batch.is_empty() && (connection.drained() || batch.len() >= BATCH_MAX) {
             if let Some(open) = &intake {
-                if open.hand_over(&mut batch) == HandedOver::Closed {
+                if open.hand_over_waiting(&mut batch, PATIENCE).await == HandedOver::Closed {
                     intake = None;
                 }
             }
@@ -815,6 +851,55 @@ mod tests {
         drop(inbox);
         assert_eq!(intake.hand_over(&mut inputs(1)), HandedOver::Closed);
         assert_eq!(counters.queued.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_makes_the_edge_wait_for_room_instead_of_dropping() {
+        let counters = Arc::new(Counters::default());
+        let (sender, mut inbox) = mpsc::channel(8);
+        let intake = Intake::new(sender, 2, counters.clone());
+        assert_eq!(intake.hand_over(&mut inputs(2)), HandedOver::Open);
+        // An engine that takes one input every 10 ms.
+        let engine = tokio::spawn({
+            let counters = counters.clone();
+            async move {
+                let mut taken = Vec::new();
+                while let Some(message) = inbox.recv().await {
+                    for topic in topics(message) {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        counters.queued.fetch_sub(1, Ordering::AcqRel);
+                        counters.room.notify_one();
+                        taken.push(topic);
+                    }
+                }
+                taken
+            }
+        });
+        let mut batch = inputs(5);
+        let handed = intake
+            .hand_over_waiting(&mut batch, Duration::from_secs(5))
+            .await;
+        assert_eq!(handed, HandedOver::Open);
+        assert!(batch.is_empty());
+        assert_eq!(counters.overloaded.load(Ordering::Relaxed), 0);
+        drop(intake);
+        let taken = engine.await.unwrap();
+        assert_eq!(taken.len(), 7, "every input reached the engine: {taken:?}");
+    }
+
+    #[tokio::test]
+    async fn an_engine_that_makes_no_room_in_time_gets_the_excess_dropped() {
+        let counters = Arc::new(Counters::default());
+        let (sender, _inbox) = mpsc::channel(8);
+        let intake = Intake::new(sender, 2, counters.clone());
+        assert_eq!(intake.hand_over(&mut inputs(2)), HandedOver::Open);
+        let mut batch = inputs(3);
+        let handed = intake
+            .hand_over_waiting(&mut batch, Duration::from_millis(50))
+            .await;
+        assert_eq!(handed, HandedOver::Open);
+        assert_eq!(counters.overloaded.load(Ordering::Relaxed), 3);
+        assert_eq!(counters.queued.load(Ordering::Relaxed), 2);
     }
 
     #[test]
