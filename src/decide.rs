@@ -280,7 +280,12 @@ mod tests {
         // A walk of irregular steps, mostly forwards, sometimes back.
         for step in 0..4_000i64 {
             let minutes = (step * 37 % 181) - if step % 7 == 0 { 240 } else { 0 };
-            t += chrono::TimeDelta::minutes(minutes);
+            // Arrival times carry seconds (and serve's clock, fractions of one).
+            let seconds = step * 13 % 60;
+            let millis = step * 7 % 1000;
+            t += chrono::TimeDelta::minutes(minutes)
+                + chrono::TimeDelta::seconds(seconds)
+                + chrono::TimeDelta::milliseconds(millis);
             for hours in &schedules {
                 assert_eq!(cache.open_at(hours, t), hours.is_open_at(t), "{t}");
                 checked += 1;

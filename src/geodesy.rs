@@ -128,18 +128,28 @@ impl TravelFrame {
     }
 
     /// True when the initial bearing to `target` (a unit vector) is within
-    /// `half_angle_deg` of the heading. A target at the device itself counts as ahead.
+    /// `half_angle_deg` (at most 90°) of the heading. A target at the device
+    /// itself counts as ahead. Tested against the two walls of
+    /// [`TravelFrame::wedge_walls`]: exact to rounding at any distance (a
+    /// square root of `1 − cos²` would lose the bearing near the device), and
+    /// the very test the index prunes by.
     pub fn is_within_cone(&self, target: [f64; 3], half_angle_deg: f64) -> bool {
-        let along = dot(target, self.heading);
-        let off_axis = (1.0 - dot(target, self.here).powi(2)).max(0.0).sqrt();
-        off_axis < 1e-12 || along >= half_angle_deg.to_radians().cos() * off_axis
+        // Within about 6 µm: no bearing to speak of.
+        let at_the_device = (0..3)
+            .map(|i| (target[i] - self.here[i]).powi(2))
+            .sum::<f64>()
+            < 1e-24;
+        at_the_device
+            || self
+                .wedge_walls(half_angle_deg.min(90.0))
+                .iter()
+                .all(|wall| dot(*wall, target) >= 0.0)
     }
 
     /// The two planes through the centre of the sphere that bound the wedge of
-    /// bearings within `half_angle_deg` (below 90°) of the heading, as normals
-    /// pointing inwards: near the device, `target` lies in the wedge exactly
-    /// when `wall · target ≥ 0` for both, the test [`TravelFrame::is_within_cone`]
-    /// makes with a square root.
+    /// bearings within `half_angle_deg` (at most 90°) of the heading, as normals
+    /// pointing inwards: `target` lies in the wedge exactly when
+    /// `wall · target ≥ 0` for both (see [`TravelFrame::is_within_cone`]).
     pub fn wedge_walls(&self, half_angle_deg: f64) -> [[f64; 3]; 2] {
         let (s, c) = half_angle_deg.to_radians().sin_cos();
         let wall = |side: f64| [0, 1, 2].map(|i| s * self.heading[i] + side * c * self.normal[i]);
@@ -229,6 +239,31 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_cone_holds_its_edge_a_metre_from_the_device() {
+        let car = LatLon::new(48.137, 11.575);
+        for heading in [0.0, 77.0, 200.0] {
+            let frame = TravelFrame::new(car, heading);
+            for distance in [1.0, 20.0, 300.0] {
+                let at = |off: f64| destination(car, heading + off, distance).unit_vector();
+                assert!(frame.is_within_cone(at(59.8), 60.0), "{heading} {distance}");
+                assert!(
+                    frame.is_within_cone(at(-59.8), 60.0),
+                    "{heading} {distance}"
+                );
+                assert!(
+                    !frame.is_within_cone(at(60.2), 60.0),
+                    "{heading} {distance}"
+                );
+                assert!(
+                    !frame.is_within_cone(at(-60.2), 60.0),
+                    "{heading} {distance}"
+                );
+            }
+        }
+        assert!(TravelFrame::new(car, 10.0).is_within_cone(car.unit_vector(), 60.0));
     }
 
     #[test]

@@ -1,7 +1,9 @@
-//! The whole decision against a plain reference: for random merchants around a
-//! device, random profiles, hunger, speed and heading, the offer the engine
-//! answers an `ask` with is the one a scan of every merchant picks by SPEC's
-//! rules and ranking, written here from SPEC's words.
+//! The whole decision against a plain reference: for random merchants (with
+//! offers that carry an audience, a radius or their own hours) around a device,
+//! random profiles, hunger, trip, speed and heading, each of several `ask`s
+//! minutes apart is answered with the offer a scan of every merchant picks by
+//! SPEC's rules and ranking (the 24 h no-repeat included), written here from
+//! SPEC's words.
 //!
 //! The engine prunes a lot on the way (index partitions, the heading wedge,
 //! the tag signature of `likes`, the score floor, the opening-hours memo); the
@@ -41,8 +43,28 @@ const LIKES: [&str; 4] = [
     "cuisine=burger",
 ];
 
-/// One random merchant: (bearing, distance, kind, cuisine, vegetarian, hours).
-type Spec = (f64, f64, usize, Option<usize>, Option<bool>, Option<usize>);
+/// One offer of a merchant: (for the `vacation` trip only, radius, own hours).
+type OfferSpec = (bool, Option<f64>, Option<usize>);
+
+/// One random merchant: (bearing, distance, kind, cuisine, vegetarian, hours,
+/// offers: `None` for the implicit place offer).
+type Spec = (
+    f64,
+    f64,
+    usize,
+    Option<usize>,
+    Option<bool>,
+    Option<usize>,
+    Option<Vec<OfferSpec>>,
+);
+
+fn offer_spec() -> impl Strategy<Value = OfferSpec> {
+    (
+        any::<bool>(),
+        proptest::option::of(50.0..5_000.0f64),
+        proptest::option::of(0..HOURS.len()),
+    )
+}
 
 fn merchant_spec() -> impl Strategy<Value = Spec> {
     (
@@ -52,6 +74,7 @@ fn merchant_spec() -> impl Strategy<Value = Spec> {
         proptest::option::of(0..CUISINES.len()),
         proptest::option::of(any::<bool>()),
         proptest::option::of(0..HOURS.len()),
+        proptest::option::weighted(0.3, prop::collection::vec(offer_spec(), 1..3)),
     )
 }
 
@@ -59,23 +82,48 @@ fn features(specs: &[Spec]) -> Vec<Value> {
     specs
         .iter()
         .enumerate()
-        .map(|(i, &(bearing, distance, kind, cuisine, veggie, hours))| {
-            let (key, value) = KINDS[kind];
-            let mut props = json!({ key: value, "name": format!("n{i}") });
-            if let Some(c) = cuisine {
-                props = with(props, json!({"cuisine": CUISINES[c]}));
-            }
-            if let Some(v) = veggie {
-                props = with(
-                    props,
-                    json!({"diet:vegetarian": if v { "yes" } else { "no" }}),
-                );
-            }
-            if let Some(h) = hours {
-                props = with(props, json!({"opening_hours": HOURS[h]}));
-            }
-            place(&format!("m{i:03}"), bearing, distance, props)
-        })
+        .map(
+            |(i, (bearing, distance, kind, cuisine, veggie, hours, offers))| {
+                let (bearing, distance, kind, cuisine, veggie, hours) =
+                    (*bearing, *distance, *kind, *cuisine, *veggie, *hours);
+                let (key, value) = KINDS[kind];
+                let mut props = json!({ key: value, "name": format!("n{i}") });
+                if let Some(c) = cuisine {
+                    props = with(props, json!({"cuisine": CUISINES[c]}));
+                }
+                if let Some(v) = veggie {
+                    props = with(
+                        props,
+                        json!({"diet:vegetarian": if v { "yes" } else { "no" }}),
+                    );
+                }
+                if let Some(h) = hours {
+                    props = with(props, json!({"opening_hours": HOURS[h]}));
+                }
+                if let Some(offers) = offers {
+                    let offers: Vec<Value> = offers
+                        .iter()
+                        .enumerate()
+                        .map(|(j, (vacation, radius, when))| {
+                            let mut offer =
+                                json!({"id": format!("o{j}"), "title": format!("Offer {j}")});
+                            if *vacation {
+                                offer["audience"] = json!({"trip": ["vacation"]});
+                            }
+                            if let Some(r) = radius {
+                                offer["radius_m"] = json!(r);
+                            }
+                            if let Some(w) = when {
+                                offer["when"] = json!(HOURS[*w]);
+                            }
+                            offer
+                        })
+                        .collect();
+                    props = with(props, json!({"offers": offers}));
+                }
+                place(&format!("m{i:03}"), bearing, distance, props)
+            },
+        )
         .collect()
 }
 
@@ -91,11 +139,16 @@ fn has_tag(m: &Merchant, pattern: &str) -> bool {
 fn reference(
     specs_catalog: &kairos::Catalog,
     profile: &Profile,
-    hungry: bool,
-    speed: f64,
-    heading: f64,
+    situation: &Situation,
+    suggested: &[(String, String)],
     now: DateTime<Utc>,
 ) -> Option<(String, String)> {
+    let Situation {
+        hungry,
+        vacation,
+        speed,
+        heading,
+    } = *situation;
     let here = LatLon::new(ANNECY.0, ANNECY.1);
     let reach = (speed * 600.0).clamp(1_000.0, 15_000.0);
     let frame = (speed >= 2.0).then(|| TravelFrame::new(here, heading));
@@ -120,11 +173,28 @@ fn reference(
             let food_ok = !offer.is_food || (hungry && profile.diet.iter().all(|d| serves(d)));
             let disliked = profile.dislikes.iter().any(|p| has_tag(m, p));
             let open = m.hours.as_ref().is_none_or(|h| h.is_open_at(arrival));
-            if !(food_ok && !disliked && open) {
+            let within_radius = offer.radius_m().is_none_or(|r| d <= r);
+            let offer_open = offer.when().is_none_or(|h| h.is_open_at(arrival));
+            // The only audience these offers carry: `trip: [vacation]`.
+            let has_audience = offer.audience().is_some();
+            let audience_ok = !has_audience || vacation;
+            let fresh = !suggested
+                .iter()
+                .any(|(sm, so)| **sm == *m.id && **so == *offer.id);
+            if !(food_ok
+                && !disliked
+                && open
+                && within_radius
+                && offer_open
+                && audience_ok
+                && fresh)
+            {
                 continue;
             }
             let liked = profile.likes.iter().any(|p| has_tag(m, p));
-            let score = (d.round() as u64) * if liked { 75 } else { 100 } * 100;
+            let score = (d.round() as u64)
+                * if liked { 75 } else { 100 }
+                * if has_audience { 90 } else { 100 };
             let candidate = (score, m.id.to_string(), offer.id.to_string());
             if best.as_ref().is_none_or(|b| candidate < *b) {
                 best = Some(candidate);
@@ -132,6 +202,15 @@ fn reference(
         }
     }
     best.map(|(_, merchant, offer)| (merchant, offer))
+}
+
+/// The device's context and motion.
+#[derive(Debug, Clone, Copy)]
+struct Situation {
+    hungry: bool,
+    vacation: bool,
+    speed: f64,
+    heading: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -159,18 +238,21 @@ fn profile() -> impl Strategy<Value = Profile> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(200))]
+    #![proptest_config(ProptestConfig::with_cases(500))]
 
     #[test]
     fn the_engine_picks_what_a_scan_of_every_merchant_picks(
         specs in prop::collection::vec(merchant_spec(), 0..150),
         profile in profile(),
         hungry in any::<bool>(),
+        vacation in any::<bool>(),
         speed in prop_oneof![Just(0.0), 2.0..30.0f64],
         heading in 0.0..360.0f64,
+        // When the asks come, in seconds after T0 (arrival times carry seconds).
+        asks in prop::collection::vec(0..5_400i64, 1..4),
     ) {
         let features = features(&specs);
-        // Quiet hours all day: the position suggests nothing; the `ask` ignores them.
+        // Quiet hours all day: positions suggest nothing; `ask` ignores them.
         let mut sim = Sim::consenting(
             &features,
             json!({
@@ -180,12 +262,48 @@ proptest! {
                 "quiet_hours": "00:00-23:59",
             }),
         );
-        sim.context(json!({"hungry": hungry}), &t(-60));
-        let moved = sim.at(ANNECY, json!({"speed": speed, "heading": heading}), &t(-1));
-        prop_assert!(suggestion(&moved).is_none());
-        let answer = suggestion(&sim.ask(json!({}), T0)).map(|s| (s.merchant.id, s.offer.id));
-        let now = DateTime::parse_from_rfc3339(T0).unwrap().to_utc();
-        let expected = reference(&catalog(&features), &profile, hungry, speed, heading, now);
-        prop_assert_eq!(answer, expected);
+        let trip = if vacation { "vacation" } else { "commute" };
+        sim.context(json!({"hungry": hungry, "trip": trip}), &t(-60));
+        let situation = Situation { hungry, vacation, speed, heading };
+        let catalog = catalog(&features);
+        let t0 = DateTime::parse_from_rfc3339(T0).unwrap().to_utc();
+        let mut asks = asks;
+        asks.sort_unstable();
+        let mut suggested: Vec<(String, String)> = Vec::new();
+        for offset in asks {
+            let moved = sim.at(ANNECY, json!({"speed": speed, "heading": heading}), &t(offset - 1));
+            prop_assert!(suggestion(&moved).is_none());
+            let answer = suggestion(&sim.ask(json!({}), &t(offset)))
+                .map(|s| (s.merchant.id, s.offer.id));
+            let now = t0 + chrono::TimeDelta::seconds(offset);
+            let expected = reference(&catalog, &profile, &situation, &suggested, now);
+            prop_assert_eq!(&answer, &expected, "ask at T0 + {} s", offset);
+            suggested.extend(answer);
+        }
     }
+}
+
+/// The pruning's tightest case: once an offer is found, the walk still looks
+/// as far as a liked offer with an audience (× 0.75 × 0.9) could win from.
+#[test]
+fn a_liked_offer_for_the_trip_wins_from_farther_than_a_plain_one() {
+    let features = [
+        place("plain", 0.0, 1_000.0, json!({"tourism": "museum"})),
+        place(
+            "liked",
+            0.0,
+            1_450.0,
+            json!({"tourism": "museum", "cuisine": "italian", "offers": [
+                {"id": "trip", "title": "For the trip", "audience": {"trip": ["vacation"]}}
+            ]}),
+        ),
+    ];
+    let mut sim = Sim::consenting(
+        &features,
+        json!({"likes": ["cuisine=italian"], "quiet_hours": "00:00-23:59"}),
+    );
+    sim.context(json!({"trip": "vacation"}), &t(-60));
+    let _ = sim.at(ANNECY, json!({"speed": 5.0, "heading": 0.0}), &t(-1));
+    // 1,450 × 0.75 × 0.9 = 978.75 < 1,000.
+    assert_eq!(merchant(&sim.ask(json!({}), T0)).as_deref(), Some("liked"));
 }

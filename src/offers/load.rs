@@ -154,17 +154,18 @@ impl Loader {
         let features = raw
             .features
             .ok_or_else(|| not_collection("no `features` array".into()))?;
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if features.len() < PARALLEL_FROM || threads < 2 {
+        if features.len() < PARALLEL_FROM {
             for (index, feature) in features.iter().enumerate() {
                 let built = self.builder.build(feature);
                 self.accept(file, index, built);
             }
             return Ok(());
         }
-        // Large files: features are built on every core, each thread with its
-        // own builder, then accepted in file order (duplicate ids and problems
-        // come out exactly as on one thread).
+        // Large files: features are built on every core (two parts at least,
+        // so the same code runs everywhere), each part with its own builder,
+        // then accepted in file order (duplicate ids and problems come out
+        // exactly as on one thread).
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
         let chunk = features.len().div_ceil(threads);
         let built: Vec<Vec<Built>> = std::thread::scope(|scope| {
             let (first, rest) = features.split_at(chunk);

@@ -10,8 +10,9 @@
 //!
 //! The engine publishes its outputs itself, straight into rumqttc's request
 //! queue: a separate publisher task cost one more handoff (and often a thread
-//! wakeup) per output for nothing (see [`mqtt`] for why the edge must never
-//! wait on the engine, which keeps this free of deadlock).
+//! wakeup) per output for nothing. The edge waits on the engine only for
+//! room in its queue, and never longer than [`mqtt::PATIENCE`]: the engine may
+//! itself be waiting on the request queue the edge drains (see [`mqtt`]).
 //!
 //! - [`broker`]: the embedded rumqttd, started unless a broker URL is given.
 //! - [`mqtt`]: broker addresses, client options, the edge task.
@@ -292,8 +293,9 @@ pub async fn serve(
     let stop = CancellationToken::new();
     let capacity = config.serve.channel_capacity;
     // A batch holds at least one input, so `capacity` batches never bind
-    // before `capacity` inputs do (the bound the edge enforces).
-    let (to_engine, engine_inbox) = mpsc::channel(capacity);
+    // before `capacity` inputs do (the bound the edge enforces); the few more
+    // places are for offer reloads, which share the channel.
+    let (to_engine, engine_inbox) = mpsc::channel(capacity + 4);
     let tracker = TaskTracker::new();
 
     let edge = tracker.spawn(mqtt::run_edge(

@@ -56,8 +56,16 @@ use crate::output::Publish;
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 /// Longest pause between two connection attempts.
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
-/// Requests rumqttc queues before `publish().await` waits.
+/// Requests rumqttc queues before `publish().await` waits (at least; serve
+/// sizes it from `channel_capacity`, see [`request_capacity`]).
 const REQUEST_CAPACITY: usize = 2048;
+
+/// The request queue for serve: room for the outputs of a full engine queue
+/// and more, so the engine rarely waits on it while the edge waits for room.
+fn request_capacity(config: &ServeConfig) -> usize {
+    REQUEST_CAPACITY.max(config.channel_capacity.saturating_mul(2))
+}
+
 /// Most inputs the edge hands over in one batch.
 const BATCH_MAX: usize = 64;
 /// Longest the edge waits, not reading, for the engine to make room.
@@ -256,7 +264,12 @@ fn tls_detail(error: &rumqttc::TlsError) -> String {
 /// small messages that someone waits for (an answer held back for the
 /// previous packet's ACK costs up to 40 ms).
 pub fn client(options: MqttOptions) -> (AsyncClient, EventLoop) {
-    let (client, mut eventloop) = AsyncClient::new(options, REQUEST_CAPACITY);
+    client_queueing(options, REQUEST_CAPACITY)
+}
+
+/// [`client`] with a request queue of `capacity`.
+fn client_queueing(options: MqttOptions, capacity: usize) -> (AsyncClient, EventLoop) {
+    let (client, mut eventloop) = AsyncClient::new(options, capacity);
     eventloop.network_options.set_tcp_nodelay(true);
     (client, eventloop)
 }
@@ -488,13 +501,14 @@ pub(crate) fn connect(
     try_v5: bool,
 ) -> Result<(Client, Connection), ServeError> {
     let options = client_options(client_id, address, config)?;
+    let capacity = request_capacity(config);
     let v5 = try_v5.then(|| {
         v5::AsyncClient::new(
             client_options_v5(client_id, address, config, &options),
-            REQUEST_CAPACITY,
+            capacity,
         )
     });
-    let (v4_client, v4_loop) = client(options);
+    let (v4_client, v4_loop) = client_queueing(options, capacity);
     let (v5_client, v5_loop) = v5.unzip();
     let fell_back = Arc::new(AtomicBool::new(false));
     Ok((
@@ -683,7 +697,7 @@ pub(crate) async fn run_edge(mut connection: Connection, mut edge: Edge, intake:
             () = edge.intake.cancelled(), if intake.is_some() => {
                 // What arrived before the cancellation still goes on.
                 if let Some(open) = intake.take() {
-                    open.hand_over(&mut batch);
+                    open.hand_over_waiting(&mut batch, PATIENCE).await;
                 }
                 batch.clear();
                 continue;
@@ -733,6 +747,13 @@ pub(crate) async fn run_edge(mut connection: Connection, mut edge: Edge, intake:
             Polled::Disconnect => break,
             Polled::Other => {}
             Polled::Error(error) => {
+                // What the last read brought goes on now, not after the outage.
+                if let Some(open) = &intake {
+                    if open.hand_over_waiting(&mut batch, PATIENCE).await == HandedOver::Closed {
+                        intake = None;
+                    }
+                }
+                batch.clear();
                 if let PollError::V5(v5_error) = &error {
                     if !connected_once && refuses_v5(v5_error) {
                         tracing::info!(
@@ -765,7 +786,8 @@ pub(crate) async fn run_edge(mut connection: Connection, mut edge: Edge, intake:
 }
 
 /// Publishes one output of the engine. It waits only when rumqttc's request
-/// queue is full, which the edge, never waiting on the engine, always drains.
+/// queue is full, which the edge drains whenever it polls (it stops polling
+/// only to wait, at most [`PATIENCE`], for the engine to make room).
 pub(crate) async fn publish(client: &Client, publish: Publish, counters: &Counters) {
     let qos = if publish.at_least_once() {
         QoS::AtLeastOnce
