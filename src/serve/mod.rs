@@ -344,7 +344,10 @@ pub async fn serve(
         engine,
         state,
         engine_inbox,
-        client,
+        Outlet {
+            client,
+            stop: stop.clone(),
+        },
         Duration::from_secs(config.serve.sweep_every_s),
         clock,
         counters.clone(),
@@ -368,7 +371,17 @@ pub async fn serve(
     }
     tracing::info!("stopping: finishing the inputs received and flushing publishes");
     intake.cancel();
-    let _ = engine.await;
+    // The engine finishes what it was handed; a broker gone away (its
+    // publishes stuck in a full request queue) must not hold the stop for ever.
+    let mut engine = engine;
+    if tokio::time::timeout(FLUSH_GRACE, &mut engine)
+        .await
+        .is_err()
+    {
+        tracing::warn!("broker unreachable while stopping; unsent messages are lost");
+        stop.cancel();
+        let _ = engine.await;
+    }
     if tokio::time::timeout(FLUSH_GRACE, edge).await.is_err() {
         tracing::warn!("broker unreachable while stopping; unsent messages are lost");
         stop.cancel();
@@ -390,7 +403,7 @@ async fn run_engine(
     mut engine: Engine,
     state: state::DeviceState,
     mut inbox: mpsc::Receiver<ToEngine>,
-    client: mqtt::Client,
+    outlet: Outlet,
     sweep_every: Duration,
     clock: Clock,
     counters: Arc<Counters>,
@@ -418,7 +431,7 @@ async fn run_engine(
                 }
                 ToEngine::Inputs(batch) => {
                     for received in batch {
-                        step_one(&mut engine, &state, &client, &counters, received).await;
+                        step_one(&mut engine, &state, &outlet, &counters, received).await;
                         counters.queued.fetch_sub(1, Ordering::AcqRel);
                         counters.room.notify_one();
                     }
@@ -426,16 +439,26 @@ async fn run_engine(
             }
         }
     }
-    if let Err(error) = client.disconnect().await {
-        tracing::debug!(%error, "disconnect request not queued");
+    tokio::select! {
+        disconnected = outlet.client.disconnect() => if let Err(error) = disconnected {
+            tracing::debug!(%error, "disconnect request not queued");
+        },
+        () = outlet.stop.cancelled() => {}
     }
+}
+
+/// Where the engine's outputs go: the client, and the token that says to give
+/// up on a broker gone away while stopping.
+struct Outlet {
+    client: mqtt::Client,
+    stop: CancellationToken,
 }
 
 /// Steps one input and publishes what it produced.
 async fn step_one(
     engine: &mut Engine,
     state: &state::DeviceState,
-    client: &mqtt::Client,
+    outlet: &Outlet,
     counters: &Counters,
     received: Received,
 ) {
@@ -456,7 +479,7 @@ async fn step_one(
         match output {
             Output::Publish(publish) => {
                 counters.metrics.output(&publish.body);
-                mqtt::publish(client, publish, counters).await;
+                mqtt::publish(&outlet.client, publish, counters, &outlet.stop).await;
             }
             Output::Dropped { topic, reason } => {
                 counters.dropped.fetch_add(1, Ordering::Relaxed);

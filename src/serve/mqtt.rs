@@ -788,17 +788,24 @@ pub(crate) async fn run_edge(mut connection: Connection, mut edge: Edge, intake:
 /// Publishes one output of the engine. It waits only when rumqttc's request
 /// queue is full, which the edge drains whenever it polls (it stops polling
 /// only to wait, at most [`PATIENCE`], for the engine to make room).
-pub(crate) async fn publish(client: &Client, publish: Publish, counters: &Counters) {
+/// Gives up when `stop` is cancelled (the broker gone while stopping).
+pub(crate) async fn publish(
+    client: &Client,
+    publish: Publish,
+    counters: &Counters,
+    stop: &CancellationToken,
+) {
     let qos = if publish.at_least_once() {
         QoS::AtLeastOnce
     } else {
         QoS::AtMostOnce
     };
     let bytes = publish.body.to_bytes();
-    match client
-        .publish(publish.topic.as_str(), qos, publish.retain, bytes)
-        .await
-    {
+    let queued = tokio::select! {
+        queued = client.publish(publish.topic.as_str(), qos, publish.retain, bytes) => queued,
+        () = stop.cancelled() => Err("stopping with the broker unreachable".to_string()),
+    };
+    match queued {
         Ok(()) => {
             counters.published.fetch_add(1, Ordering::Relaxed);
             counters.metrics.published(true);
