@@ -639,10 +639,7 @@ fn full_decisions(catalog: &Arc<Catalog>, text: &[u8], sample: &[&Fix]) -> (Deci
 /// How many candidates the decision's walk yields up to `until` metres (the
 /// answer's distance, or the reach when nothing was eligible).
 fn walked(catalog: &Catalog, position: &Position, filter: FoodFilter<'_>, until: f64) -> usize {
-    let frame = position
-        .heading
-        .filter(|_| position.speed >= rules::MOVING_SPEED)
-        .map(|h| TravelFrame::new(position.location, h));
+    let frame = rules::travel_frame(position);
     catalog
         .nearby(
             position.location,

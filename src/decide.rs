@@ -7,7 +7,7 @@ use rustc_hash::FxHashMap;
 
 use crate::catalog::Catalog;
 use crate::device::{Device, Position, Profile, TagPattern};
-use crate::geodesy::{bearing_deg, TravelFrame};
+use crate::geodesy::bearing_deg;
 use crate::index::{FoodFilter, Nearby};
 use crate::message::Side;
 use crate::tag_signature;
@@ -67,10 +67,7 @@ pub fn best_offer<'c, 'p>(
         (true, true) => FoodFilter::AnyFood,
         (true, false) => FoodFilter::ServingDiets(&profile.diet),
     };
-    let frame = position
-        .heading
-        .filter(|_| position.speed >= rules::MOVING_SPEED)
-        .map(|h| TravelFrame::new(position.location, h));
+    let frame = rules::travel_frame(position);
     let reach = rules::reach_m(position.speed);
 
     // No offer can score below its distance with every factor it could earn:

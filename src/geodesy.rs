@@ -135,10 +135,7 @@ impl TravelFrame {
     /// the very test the index prunes by.
     pub fn is_within_cone(&self, target: [f64; 3], half_angle_deg: f64) -> bool {
         // Within about 6 µm: no bearing to speak of.
-        let at_the_device = (0..3)
-            .map(|i| (target[i] - self.here[i]).powi(2))
-            .sum::<f64>()
-            < 1e-24;
+        let at_the_device = squared_chord(target, self.here) < 1e-24;
         at_the_device
             || self
                 .wedge_walls(half_angle_deg.min(90.0))
@@ -173,6 +170,11 @@ pub fn chord_squared_for(distance_m: f64) -> f64 {
     let half_angle = (distance_m / (2.0 * EARTH_RADIUS_M)).min(std::f64::consts::FRAC_PI_2);
     let chord = 2.0 * half_angle.sin();
     chord * chord
+}
+
+/// The squared straight-line distance between two points of the unit sphere.
+pub fn squared_chord(a: [f64; 3], b: [f64; 3]) -> f64 {
+    (0..3).map(|i| (a[i] - b[i]).powi(2)).sum()
 }
 
 /// Great-circle distance in metres for a squared chord on the unit sphere.

@@ -15,7 +15,9 @@ use std::collections::{BinaryHeap, HashMap};
 use rstar::primitives::GeomWithData;
 use rstar::{ParentNode, RTree, RTreeNode};
 
-use crate::geodesy::{chord_squared_for, distance_for_chord_squared, LatLon, TravelFrame};
+use crate::geodesy::{
+    chord_squared_for, distance_for_chord_squared, squared_chord, LatLon, TravelFrame,
+};
 use crate::offers::Merchant;
 use crate::tag_signature;
 
@@ -148,8 +150,7 @@ impl MerchantIndex {
         };
         let mut walk = Walk {
             query: center.unit_vector(),
-            // A hair of slack so that rounding never drops a merchant exactly at the edge.
-            max_d2: chord_squared_for(radius_m) * (1.0 + 1e-9) + 1e-18,
+            max_d2: reach_d2(radius_m),
             ahead,
             tag_bits: None,
             queue: BinaryHeap::new(),
@@ -205,7 +206,7 @@ impl Ahead {
     pub fn new(frame: &TravelFrame, half_angle_deg: f64, door_m: f64) -> Self {
         Self {
             walls: frame.wedge_walls(half_angle_deg),
-            door_d2: chord_squared_for(door_m) * (1.0 + 1e-9) + 1e-18,
+            door_d2: reach_d2(door_m),
         }
     }
 
@@ -279,8 +280,7 @@ impl<'a> Walk<'a> {
     /// From now on, nothing farther than `radius_m` is queued or returned
     /// (for a caller that knows nothing farther can win).
     pub fn shrink_radius(&mut self, radius_m: f64) {
-        let max_d2 = chord_squared_for(radius_m) * (1.0 + 1e-9) + 1e-18;
-        self.max_d2 = self.max_d2.min(max_d2);
+        self.max_d2 = self.max_d2.min(reach_d2(radius_m));
     }
 
     fn wanted(&self, slot: &Slot) -> bool {
@@ -344,6 +344,8 @@ impl Iterator for Walk<'_> {
     }
 }
 
-fn squared_chord(a: [f64; 3], b: [f64; 3]) -> f64 {
-    (0..3).map(|i| (a[i] - b[i]).powi(2)).sum()
+/// The squared chord of `distance_m`, with a hair of slack so that rounding
+/// never drops a merchant exactly at the edge.
+fn reach_d2(distance_m: f64) -> f64 {
+    chord_squared_for(distance_m) * (1.0 + 1e-9) + 1e-18
 }

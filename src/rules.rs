@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::device::{Context, Device, Profile, TagPattern};
+use crate::device::{Context, Device, Position, Profile, TagPattern};
 use crate::geodesy::TravelFrame;
 use crate::index::Ahead;
 use crate::message::Side;
@@ -53,6 +53,15 @@ pub const AT_THE_DOOR_M: f64 = 0.5;
 /// moving device's heading.
 pub fn is_ahead_of(frame: &TravelFrame, merchant: [f64; 3], distance_m: f64) -> bool {
     distance_m <= AT_THE_DOOR_M || frame.is_within_cone(merchant, AHEAD_HALF_ANGLE)
+}
+
+/// The line of travel of a device moving at [`MOVING_SPEED`] or more with a
+/// heading: the cone ahead and the side of the road are read from it.
+pub fn travel_frame(position: &Position) -> Option<TravelFrame> {
+    position
+        .heading
+        .filter(|_| position.speed >= MOVING_SPEED)
+        .map(|h| TravelFrame::new(position.location, h))
 }
 
 /// The wedge [`is_ahead_of`] accepts, for the index to prune by: it may skip

@@ -14,6 +14,7 @@ use std::hash::Hasher;
 use rustc_hash::FxHasher;
 
 use crate::device::TagPattern;
+use crate::offers::model::is_unique_per_place;
 use crate::offers::Tags;
 
 /// Every bit set: "maybe" for any pattern.
@@ -48,25 +49,18 @@ pub fn may_match(tag_bits: u64, pattern_bits: u64) -> bool {
 
 /// Keys worth a bit: not the ones every place holds a value of its own for.
 fn summarised(key: &str) -> bool {
-    !(matches!(
-        key,
-        "name"
-            | "phone"
-            | "website"
-            | "email"
-            | "ref"
-            | "description"
-            | "opening_hours"
-            | "note"
-            | "source"
-            | "wikidata"
-            | "wikipedia"
-            | "image"
-            | "check_date"
-            | "fixme"
-    ) || key.starts_with("name:")
-        || key.starts_with("addr:")
-        || key.starts_with("contact:"))
+    !(is_unique_per_place(key)
+        || matches!(
+            key,
+            "opening_hours"
+                | "note"
+                | "source"
+                | "wikidata"
+                | "wikipedia"
+                | "image"
+                | "check_date"
+                | "fixme"
+        ))
 }
 
 fn bit(key: &str, value: &str) -> u64 {

@@ -13,13 +13,13 @@ use std::time::Duration;
 
 use kairos::serve::{serve, BrokerChoice, Clock, OfferSource, ServeOptions, ServeSummary};
 use kairos::{Catalog, Config, Engine};
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, MqttOptions, QoS};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 mod live_support;
-use live_support::{data, drive, free_address, mosquitto_binary};
+use live_support::{data, drive, free_address, listen, mosquitto_binary};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -83,37 +83,7 @@ async fn test_client(
         broker.port(),
     );
     options.set_max_packet_size(1 << 20, 1 << 20);
-    let (client, mut eventloop) = AsyncClient::new(options, 100);
-    let (tx, rx) = mpsc::unbounded_channel();
-    let (subscribed, is_subscribed) = oneshot::channel();
-    tokio::spawn(async move {
-        let mut subscribed = Some(subscribed);
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::SubAck(_))) => {
-                    if let Some(s) = subscribed.take() {
-                        let _ = s.send(());
-                    }
-                }
-                Ok(Event::Incoming(Packet::Publish(p))) => {
-                    if tx.send((p.topic, p.payload.to_vec())).is_err() {
-                        return;
-                    }
-                }
-                Ok(_) => {}
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-            }
-        }
-    });
-    client
-        .subscribe("kairos/+/suggestion", QoS::AtLeastOnce)
-        .await
-        .unwrap();
-    tokio::time::timeout(WAIT, is_subscribed)
-        .await
-        .expect("the test client subscribes in time")
-        .unwrap();
-    (client, rx)
+    listen(options, "kairos/+/suggestion").await
 }
 
 /// Publishes the first `n` lines of the drive, paced gently.

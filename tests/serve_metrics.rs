@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use kairos::serve::{serve, BrokerChoice, Clock, OfferSource, ServeOptions};
 use kairos::Config;
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-use tokio::sync::{mpsc, oneshot};
+use rumqttc::{MqttOptions, QoS};
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 mod live_support;
@@ -89,31 +89,7 @@ async fn the_metrics_endpoint_counts_a_drive() {
 
     let mut options = MqttOptions::new("metrics-car", listen.ip().to_string(), listen.port());
     options.set_max_packet_size(1 << 20, 1 << 20);
-    let (car, mut eventloop) = AsyncClient::new(options, 100);
-    let (tx, mut answers) = mpsc::unbounded_channel();
-    let (subscribed, is_subscribed) = oneshot::channel();
-    tokio::spawn(async move {
-        let mut subscribed = Some(subscribed);
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::SubAck(_))) => {
-                    if let Some(s) = subscribed.take() {
-                        let _ = s.send(());
-                    }
-                }
-                Ok(Event::Incoming(Packet::Publish(p))) => {
-                    let _ = tx.send(p.topic);
-                }
-                Ok(_) => {}
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-            }
-        }
-    });
-    car.subscribe("kairos/+/+", QoS::AtLeastOnce).await.unwrap();
-    tokio::time::timeout(WAIT, is_subscribed)
-        .await
-        .unwrap()
-        .unwrap();
+    let (car, mut answers) = live_support::listen(options, "kairos/+/+").await;
     for (_, topic, payload) in lines.into_iter().take(5) {
         let retain = topic.ends_with("/profile");
         car.publish(topic, QoS::AtLeastOnce, retain, payload)
@@ -135,7 +111,7 @@ async fn the_metrics_endpoint_counts_a_drive() {
     // Wait for the suggestion and the error: both went through the engine.
     let mut seen = (false, false);
     while seen != (true, true) {
-        let topic = tokio::time::timeout(WAIT, answers.recv())
+        let (topic, _) = tokio::time::timeout(WAIT, answers.recv())
             .await
             .expect("the suggestion and the error arrive in time")
             .unwrap();

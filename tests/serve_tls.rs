@@ -14,12 +14,12 @@ use std::time::Duration;
 use kairos::serve::{serve, BrokerChoice, Clock, OfferSource, ServeError, ServeOptions};
 use kairos::Config;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, MqttOptions, QoS};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 mod live_support;
-use live_support::{data, drive, free_port, mosquitto_binary};
+use live_support::{data, drive, free_port, listen, mosquitto_binary};
 
 const WAIT: Duration = Duration::from_secs(20);
 const USER: &str = "kairos-engine";
@@ -176,44 +176,16 @@ fn options(broker: &SecureMosquitto, config: Config) -> (ServeOptions, oneshot::
 }
 
 /// The test car on the plain listener, subscribed to every suggestion.
-async fn car(broker: &SecureMosquitto) -> (AsyncClient, mpsc::UnboundedReceiver<Vec<u8>>) {
+async fn car(
+    broker: &SecureMosquitto,
+) -> (AsyncClient, mpsc::UnboundedReceiver<(String, Vec<u8>)>) {
     let mut options = MqttOptions::new(
         format!("tls-test-car-{}", broker.plain_port),
         "127.0.0.1",
         broker.plain_port,
     );
     options.set_credentials(USER, PASSWORD);
-    let (client, mut eventloop) = AsyncClient::new(options, 100);
-    let (tx, rx) = mpsc::unbounded_channel();
-    let (subscribed, is_subscribed) = oneshot::channel();
-    tokio::spawn(async move {
-        let mut subscribed = Some(subscribed);
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::SubAck(_))) => {
-                    if let Some(s) = subscribed.take() {
-                        let _ = s.send(());
-                    }
-                }
-                Ok(Event::Incoming(Packet::Publish(p))) => {
-                    if tx.send(p.payload.to_vec()).is_err() {
-                        return;
-                    }
-                }
-                Ok(_) => {}
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-            }
-        }
-    });
-    client
-        .subscribe("kairos/+/suggestion", QoS::AtLeastOnce)
-        .await
-        .unwrap();
-    tokio::time::timeout(WAIT, is_subscribed)
-        .await
-        .expect("the test car subscribes in time")
-        .unwrap();
-    (client, rx)
+    listen(options, "kairos/+/suggestion").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -236,7 +208,7 @@ async fn serve_over_tls_with_a_password_answers_the_demo_drive() {
             .unwrap();
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let payload = tokio::time::timeout(WAIT, suggestions.recv())
+    let (_, payload) = tokio::time::timeout(WAIT, suggestions.recv())
         .await
         .expect("a suggestion arrives in time")
         .unwrap();

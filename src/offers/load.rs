@@ -19,7 +19,8 @@ use serde_json::{Map, Value};
 use super::audience::Audience;
 use super::hours::{mentions_public_holidays, public_holidays_at, HoursParser, Locality};
 use super::model::{
-    Merchant, Offer, OfferTerms, Tags, Title, ValidUntil, FOOD_AMENITIES, FOOD_SHOPS,
+    is_unique_per_place, Merchant, Offer, OfferTerms, Tags, Title, ValidUntil, FOOD_AMENITIES,
+    FOOD_SHOPS,
 };
 use super::zone::{timezone_at, timezone_named};
 use crate::geodesy::LatLon;
@@ -399,16 +400,6 @@ impl Builder {
         self.strings.insert(shared.clone());
         shared
     }
-}
-
-/// Tags whose values are (nearly) unique to each place: not worth interning.
-fn is_unique_per_place(key: &str) -> bool {
-    matches!(
-        key,
-        "name" | "phone" | "website" | "email" | "ref" | "description"
-    ) || key.starts_with("name:")
-        || key.starts_with("addr:")
-        || key.starts_with("contact:")
 }
 
 /// The files a path stands for: itself, or a folder's `.geojson` files sorted by name.

@@ -22,6 +22,17 @@ pub const FOOD_AMENITIES: &[&str] = &[
 /// `shop` values that make a food place.
 pub const FOOD_SHOPS: &[&str] = &["bakery", "pastry", "deli", "confectionery"];
 
+/// Tags whose values are (nearly) unique to each place: names, addresses,
+/// contacts (not worth interning, nor summarising).
+pub fn is_unique_per_place(key: &str) -> bool {
+    matches!(
+        key,
+        "name" | "phone" | "website" | "email" | "ref" | "description"
+    ) || key.starts_with("name:")
+        || key.starts_with("addr:")
+        || key.starts_with("contact:")
+}
+
 /// OSM tags of a merchant, `key=value`, with strings shared across merchants.
 #[derive(Debug, Clone, Default)]
 pub struct Tags(Box<[(Arc<str>, Arc<str>)]>);

@@ -596,7 +596,7 @@ impl Intake {
         let queued = &self.counters.queued;
         // Only the edge adds to `queued` (the engine subtracts), so the room
         // seen here can only grow before the `fetch_add` below.
-        let room = self.capacity.saturating_sub(queued.load(Ordering::Acquire));
+        let room = self.room();
         if batch.len() > room {
             let dropped = batch.split_off(room);
             self.overloaded(&dropped);
@@ -627,6 +627,12 @@ impl Intake {
         }
     }
 
+    /// Inputs the engine's queue can still take.
+    fn room(&self) -> usize {
+        self.capacity
+            .saturating_sub(self.counters.queued.load(Ordering::Acquire))
+    }
+
     /// Hands `batch` (left empty) to the engine, waiting up to `patience`
     /// for room when it does not fit; what still does not fit is dropped and
     /// counted. The caller polls nothing meanwhile: that is the back-pressure.
@@ -637,9 +643,7 @@ impl Intake {
     ) -> HandedOver {
         let deadline = tokio::time::Instant::now() + patience;
         loop {
-            let room = self
-                .capacity
-                .saturating_sub(self.counters.queued.load(Ordering::Acquire));
+            let room = self.room();
             if batch.len() <= room {
                 return self.hand_over(batch);
             }
@@ -684,12 +688,7 @@ pub(crate) async fn run_edge(mut connection: Connection, mut edge: Edge, intake:
     loop {
         // Whatever the last read brought is out of rumqttc: hand it on.
         if !batch.is_empty() && (connection.drained() || batch.len() >= BATCH_MAX) {
-            if let Some(open) = &intake {
-                if open.hand_over_waiting(&mut batch, PATIENCE).await == HandedOver::Closed {
-                    intake = None;
-                }
-            }
-            batch.clear();
+            pass_on(&mut intake, &mut batch).await;
         }
         let event = tokio::select! {
             biased;
@@ -748,12 +747,7 @@ pub(crate) async fn run_edge(mut connection: Connection, mut edge: Edge, intake:
             Polled::Other => {}
             Polled::Error(error) => {
                 // What the last read brought goes on now, not after the outage.
-                if let Some(open) = &intake {
-                    if open.hand_over_waiting(&mut batch, PATIENCE).await == HandedOver::Closed {
-                        intake = None;
-                    }
-                }
-                batch.clear();
+                pass_on(&mut intake, &mut batch).await;
                 if let PollError::V5(v5_error) = &error {
                     if !connected_once && refuses_v5(v5_error) {
                         tracing::info!(
@@ -783,6 +777,17 @@ pub(crate) async fn run_edge(mut connection: Connection, mut edge: Edge, intake:
             }
         }
     }
+}
+
+/// Hands `batch` (left empty) to the engine, if it still takes inputs;
+/// forgets the intake once the engine is gone.
+async fn pass_on(intake: &mut Option<Intake>, batch: &mut Vec<Received>) {
+    if let Some(open) = intake {
+        if open.hand_over_waiting(batch, PATIENCE).await == HandedOver::Closed {
+            *intake = None;
+        }
+    }
+    batch.clear();
 }
 
 /// Publishes one output of the engine. It waits only when rumqttc's request

@@ -442,3 +442,40 @@ pub fn per_device<'a>(
     }
     by_device
 }
+
+/// A rumqttc client on `options`, subscribed to `filter` at QoS 1 (returned
+/// once the broker acknowledged it); every message (topic, payload) comes out
+/// of the receiver.
+pub async fn listen(
+    options: MqttOptions,
+    filter: &str,
+) -> (AsyncClient, mpsc::UnboundedReceiver<(String, Vec<u8>)>) {
+    let (client, mut eventloop) = AsyncClient::new(options, 100);
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (subscribed, is_subscribed) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let mut subscribed = Some(subscribed);
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::SubAck(_))) => {
+                    if let Some(s) = subscribed.take() {
+                        let _ = s.send(());
+                    }
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    if tx.send((p.topic, p.payload.to_vec())).is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    });
+    client.subscribe(filter, QoS::AtLeastOnce).await.unwrap();
+    tokio::time::timeout(WAIT, is_subscribed)
+        .await
+        .expect("the test client subscribes in time")
+        .unwrap();
+    (client, rx)
+}
