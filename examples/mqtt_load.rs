@@ -58,6 +58,13 @@ struct Args {
     /// Also measure the raw broker flat out (rate 0).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     raw_max: bool,
+    /// Worker threads of the receiving side's runtime (kairos's).
+    #[arg(long, default_value_t = 2)]
+    serve_threads: usize,
+    /// Rounds of raw then kairos, interleaved; the verdict is the median
+    /// round (a shared 2-core machine drifts from one minute to the next).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
 }
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -78,19 +85,15 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
 
-    let raw = load.block_on(raw_phase(broker.port, &args, args.rate))?;
-    let raw_max = if args.raw_max && args.rate != 0 {
-        Some(load.block_on(raw_phase(broker.port, &args, 0))?)
-    } else {
-        None
-    };
-
-    // kairos on its own runtime, as `kairos serve` would run.
+    // The receiving side on its own runtime: the raw subscriber first, then
+    // kairos, as `kairos serve` would run.
     let engine_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(args.serve_threads)
         .thread_name("kairos")
         .enable_all()
         .build()?;
+    let receiving = engine_rt.handle();
+
     let drive_start = kairos::trace::parse_line(
         kairos::serve::demo::DEMO_DRIVE
             .lines()
@@ -130,50 +133,140 @@ fn main() -> anyhow::Result<()> {
     ));
     load.block_on(async { tokio::time::timeout(WAIT, is_ready).await })
         .context("serve did not connect in time")??;
-    let mut kairos = load.block_on(kairos_phase(broker.port, &args))?;
+    let mut devices = load.block_on(Devices::set_up(&broker, &args))?;
+
+    // Raw and kairos take turns, so each round compares like with like.
+    let mut rounds = Vec::with_capacity(args.rounds);
+    for round in 1..=args.rounds {
+        eprintln!("round {round} of {}", args.rounds);
+        let mut rates = vec![args.rate];
+        if args.raw_max && args.rate != 0 {
+            rates.push(0);
+        }
+        let (mut apart, mut beside) = (Vec::new(), Vec::new());
+        for &rate in &rates {
+            apart.push(load.block_on(raw_phase(&broker, Some(receiving), &args, rate))?);
+            beside.push(load.block_on(raw_phase(&broker, None, &args, rate))?);
+        }
+        let kairos = load.block_on(devices.run(&broker, &args))?;
+        rounds.push(Round {
+            apart,
+            beside,
+            kairos,
+        });
+    }
+    let outcome = load.block_on(devices.finish())?;
     let _ = stop.send(());
     let summary: ServeSummary = engine_rt.block_on(server)??;
-    // Inputs the engine stepped during the load: all but the setup, the two
-    // markers and its own answers when they come back to it (on MQTT 3.1.1,
-    // where kairos's `{prefix}/+/+` subscription has no No Local; they are
-    // dropped as no input, and counted so).
-    kairos.received = summary
-        .stepped
-        .saturating_sub(2 * args.devices as u64 + 2 + summary.dropped);
-
-    report(&args, &raw, raw_max.as_ref(), &kairos, &summary);
+    report(&args, &rounds, &outcome, &summary);
     Ok(())
+}
+
+/// One round: the raw phases, then kairos at the offered rate.
+struct Round {
+    /// Raw, the subscriber on its own runtime, where kairos runs later: a
+    /// receiver deployed like kairos.
+    apart: Vec<Phase>,
+    /// Raw, the subscriber on the publisher's runtime.
+    beside: Vec<Phase>,
+    kairos: Phase,
+}
+
+impl Round {
+    /// kairos's rate over the round's best raw rate with a receiver deployed
+    /// like kairos.
+    fn ratio_like_for_like(&self) -> f64 {
+        self.kairos.rate() / best_rate(&self.apart)
+    }
+
+    /// kairos's rate over the round's best raw rate of either layout.
+    fn ratio_to_best(&self) -> f64 {
+        self.kairos.rate() / best_rate(&self.apart).max(best_rate(&self.beside))
+    }
+}
+
+/// The highest rate among `phases`.
+fn best_rate(phases: &[Phase]) -> f64 {
+    phases.iter().map(Phase::rate).fold(0.0, f64::max)
 }
 
 /// What one phase measured.
 struct Phase {
+    label: String,
     published: u64,
     received: u64,
     seconds: f64,
     latencies_us: Vec<u32>,
-    /// CPU seconds kairos's threads used during the load (Linux only).
-    cpu_seconds: Option<f64>,
+    /// CPU seconds used during the phase (Linux only).
+    cpu: Option<CpuUse>,
 }
 
-/// CPU seconds used so far by this process's threads named `kairos` (the
-/// serve runtime), from /proc; `None` elsewhere.
-fn kairos_cpu_seconds() -> Option<f64> {
-    let mut ticks = 0u64;
-    for task in std::fs::read_dir("/proc/self/task").ok()? {
-        let dir = task.ok()?.path();
-        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-        if !comm.starts_with("kairos") {
-            continue;
+/// CPU seconds used so far, from /proc (Linux only): by this process's
+/// threads whose name starts with each of `kairos` (the receiving side: the
+/// raw subscriber, then serve) and
+/// `load` (the simulated devices), and by the broker.
+#[derive(Clone, Copy, Default)]
+struct CpuUse {
+    kairos: f64,
+    load: f64,
+    broker: f64,
+    /// Times the broker and the receiving side went to sleep (voluntary
+    /// context switches): each costs a wakeup later.
+    broker_sleeps: u64,
+    kairos_sleeps: u64,
+}
+
+impl CpuUse {
+    fn now(broker_pid: u32) -> Option<Self> {
+        let broker = PathBuf::from(format!("/proc/{broker_pid}"));
+        let mut use_ = CpuUse {
+            broker: stat_seconds(&broker)?,
+            broker_sleeps: sleeps(&broker),
+            ..CpuUse::default()
+        };
+        for task in std::fs::read_dir("/proc/self/task").ok()? {
+            let dir = task.ok()?.path();
+            let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+            if comm.starts_with("kairos") {
+                use_.kairos += stat_seconds(&dir).unwrap_or(0.0);
+                use_.kairos_sleeps += sleeps(&dir);
+            } else if comm.starts_with("load") || comm.starts_with("mqtt_load") {
+                use_.load += stat_seconds(&dir).unwrap_or(0.0);
+            }
         }
-        let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
-        // Fields after the parenthesised name: state is 3rd, utime 14th, stime 15th.
-        let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());
-        ticks += field(14)? + field(15)?;
+        Some(use_)
     }
+
+    fn since(self, start: Self) -> Self {
+        CpuUse {
+            kairos: self.kairos - start.kairos,
+            load: self.load - start.load,
+            broker: self.broker - start.broker,
+            broker_sleeps: self.broker_sleeps - start.broker_sleeps,
+            kairos_sleeps: self.kairos_sleeps - start.kairos_sleeps,
+        }
+    }
+}
+
+/// utime + stime of a process or thread (its /proc directory), in seconds.
+fn stat_seconds(dir: &std::path::Path) -> Option<f64> {
+    let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+    // Fields after the parenthesised name: state is 3rd, utime 14th, stime 15th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());
     // USER_HZ is 100 on every Linux this runs on.
-    Some(ticks as f64 / 100.0)
+    Some((field(14)? + field(15)?) as f64 / 100.0)
+}
+
+/// Voluntary context switches of a process or thread (its /proc directory).
+fn sleeps(dir: &std::path::Path) -> u64 {
+    std::fs::read_to_string(dir.join("status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix("voluntary_ctxt_switches:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 impl Phase {
@@ -190,63 +283,124 @@ impl Phase {
     }
 }
 
-fn report(args: &Args, raw: &Phase, raw_max: Option<&Phase>, k: &Phase, s: &ServeSummary) {
+fn report(args: &Args, rounds: &[Round], outcome: &Outcome, s: &ServeSummary) {
     let ms = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.2}"));
-    let offered = if args.rate == 0 {
-        "max".to_string()
-    } else {
-        args.rate.to_string()
+    println!();
+    println!(
+        "{} devices, offered {}, {} s a phase, QoS 1, 1 ask in {}, {} rounds",
+        args.devices,
+        offered(args.rate),
+        args.seconds,
+        args.ask_every,
+        rounds.len()
+    );
+    println!(
+        "| round | run | published | received | sustained msg/s | p50 ms | p99 ms | \
+         CPU µs/msg: broker | devices | receiver | all | sleeps/1000 msg: broker | receiver |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for (n, round) in rounds.iter().enumerate() {
+        for p in round
+            .apart
+            .iter()
+            .chain(&round.beside)
+            .chain([&round.kairos])
+        {
+            let per = |seconds: f64| format!("{:.1}", 1e6 * seconds / p.received.max(1) as f64);
+            let per_1000 = |n: u64| format!("{:.0}", 1000.0 * n as f64 / p.received.max(1) as f64);
+            let cpu = p.cpu.map_or(vec!["–".to_string(); 6], |c| {
+                vec![
+                    per(c.broker),
+                    per(c.load),
+                    per(c.kairos),
+                    per(c.broker + c.load + c.kairos),
+                    per_1000(c.broker_sleeps),
+                    per_1000(c.kairos_sleeps),
+                ]
+            });
+            println!(
+                "| {} | {} | {} | {} | {:.0} | {} | {} | {} |",
+                n + 1,
+                p.label,
+                p.published,
+                p.received,
+                p.rate(),
+                ms(p.percentile(0.5)),
+                ms(p.percentile(0.99)),
+                cpu.join(" | "),
+            );
+        }
+    }
+    println!(
+        "(CPU from /proc, the phase's CPU seconds over its messages; \
+         receiver: the raw subscriber, or kairos)"
+    );
+
+    // Inputs the engine stepped during the load: all but the setup, the
+    // markers and its own answers when they come back to it (on MQTT 3.1.1,
+    // where kairos's `{prefix}/+/+` subscription has no No Local; they are
+    // dropped as no input, and counted so).
+    let stepped = s
+        .stepped
+        .saturating_sub(outcome.setup + outcome.markers + s.dropped);
+    let lost = outcome.published.saturating_sub(stepped) + s.overloaded;
+    let mut latencies: Vec<u32> = rounds
+        .iter()
+        .flat_map(|r| r.kairos.latencies_us.iter().copied())
+        .collect();
+    latencies.sort_unstable();
+    let all = Phase {
+        label: String::new(),
+        published: 0,
+        received: 0,
+        seconds: 0.0,
+        latencies_us: latencies,
+        cpu: None,
     };
     println!();
     println!(
-        "{} devices, offered {offered} ev/s, {} s, QoS 1, 1 ask in {}",
-        args.devices, args.seconds, args.ask_every
+        "engine: received {}, stepped {} ({stepped} of the {} load events), \
+         overloaded (dropped) {}, published {}; asks answered {}, unanswered {}, other suggestions {}",
+        s.received,
+        s.stepped,
+        outcome.published,
+        s.overloaded,
+        s.published,
+        all.latencies_us.len(),
+        outcome.unanswered,
+        outcome.unmatched,
     );
-    println!("| run | published | received | lost | sustained msg/s | p50 ms | p99 ms |");
-    println!("|---|---|---|---|---|---|---|");
-    let row = |name: &str, p: &Phase| {
-        println!(
-            "| {name} | {} | {} | {} | {:.0} | {} | {} |",
-            p.published,
-            p.received,
-            p.published.saturating_sub(p.received),
-            p.rate(),
-            ms(p.percentile(0.5)),
-            ms(p.percentile(0.99)),
-        );
-    };
-    row(&format!("broker raw pass-through, {offered} ev/s"), raw);
-    if let Some(max) = raw_max {
-        row("broker raw pass-through, flat out", max);
-    }
-    row(
-        &format!("kairos serve, {offered} ev/s (p = ask → answer)"),
-        k,
-    );
-    let best_raw = raw_max.map_or(raw.rate(), |m| m.rate().max(raw.rate()));
-    println!();
     println!(
-        "engine: received {}, stepped {}, overloaded (dropped) {}, published {}",
-        s.received, s.stepped, s.overloaded, s.published
+        "kairos sustained, per round, of the round's best raw rate (target: ≥ 80 % with zero loss):"
     );
-    if let Some(cpu) = k.cpu_seconds {
+    for (what, ratio) in [
+        (
+            "with the raw subscriber deployed like kairos (its own runtime)",
+            Round::ratio_like_for_like as fn(&Round) -> f64,
+        ),
+        (
+            "with the raw subscriber in either place",
+            Round::ratio_to_best,
+        ),
+    ] {
+        let mut ratios: Vec<f64> = rounds.iter().map(ratio).collect();
+        let listed: Vec<String> = ratios
+            .iter()
+            .map(|r| format!("{:.0} %", 100.0 * r))
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        let median = ratios.get(ratios.len() / 2).copied().unwrap_or(0.0);
         println!(
-            "kairos CPU during the load: {cpu:.2} s = {:.1} µs per message received \
-             (inputs, and its own answers when read back)",
-            1e6 * cpu / (k.received + s.dropped).max(1) as f64
+            "  {what}: {}; median {:.0} %",
+            listed.join(", "),
+            100.0 * median
         );
     }
     println!(
-        "kairos sustained {:.0} ev/s = {:.0} % of the broker's best raw rate (target: zero loss at ≥ 80 %); \
-         zero loss: {}; p99 {} ms (target < 5 ms)",
-        k.rate(),
-        100.0 * k.rate() / best_raw,
-        if k.published == k.received && s.overloaded == 0 {
-            "yes"
-        } else {
-            "NO"
-        },
-        ms(k.percentile(0.99)),
+        "lost {lost} (zero loss: {}); ask → answer p50 {} ms, p99 {} ms (target < 5 ms at 10k devices)",
+        if lost == 0 { "yes" } else { "NO" },
+        ms(all.percentile(0.5)),
+        ms(all.percentile(0.99)),
     );
 }
 
@@ -345,19 +499,31 @@ fn sent_us(payload: &[u8]) -> Option<u64> {
     rest[..rest.find(',')?].parse().ok()
 }
 
-/// Publisher → Mosquitto → subscriber, no kairos, with the same client.
-async fn raw_phase(port: u16, args: &Args, rate: u64) -> anyhow::Result<Phase> {
-    let label = if rate == 0 { "flat out" } else { "paced" };
-    eprintln!("raw pass-through ({label}) ...");
-    let count = if rate == 0 {
-        (args.seconds * 20_000).max(100_000)
-    } else {
-        rate * args.seconds
-    };
+/// Publisher → Mosquitto → subscriber, no kairos, with the same client; the
+/// subscriber runs on `receiving` (where kairos runs), or beside the
+/// publisher when `None`.
+async fn raw_phase(
+    broker: &Mosquitto,
+    receiving: Option<&tokio::runtime::Handle>,
+    args: &Args,
+    rate: u64,
+) -> anyhow::Result<Phase> {
+    let port = broker.port;
+    let label = format!(
+        "raw, {}, subscriber {}",
+        offered(rate),
+        if receiving.is_some() {
+            "apart (where kairos runs)"
+        } else {
+            "beside the publisher"
+        }
+    );
+    eprintln!("{label} ...");
+    let count = phase_count(args, rate);
     let base = Instant::now();
     let (sub, mut sub_loop) = client(&format!("raw-sub-{rate}"), port);
     let (subscribed_tx, subscribed) = oneshot::channel();
-    let receiver = tokio::spawn(async move {
+    let receive = async move {
         let mut subscribed_tx = Some(subscribed_tx);
         let mut received = 0u64;
         let mut latencies = Vec::with_capacity(count as usize);
@@ -388,13 +554,18 @@ async fn raw_phase(port: u16, args: &Args, rate: u64) -> anyhow::Result<Phase> {
             }
         }
         (received, latencies, last)
-    });
+    };
+    let receiver = match receiving {
+        Some(runtime) => runtime.spawn(receive),
+        None => tokio::spawn(receive),
+    };
     sub.subscribe("raw/#", QoS::AtLeastOnce).await?;
     tokio::time::timeout(WAIT, subscribed).await??;
 
     let (publisher, pub_loop) = client(&format!("raw-pub-{rate}"), port);
     let (acked, pub_task) = drive_publisher(pub_loop);
     let devices = args.devices;
+    let cpu_start = CpuUse::now(broker.child.id());
     let start = Instant::now();
     paced(&publisher, rate, count, |k| {
         let i = (k % devices as u64) as usize;
@@ -408,6 +579,9 @@ async fn raw_phase(port: u16, args: &Args, rate: u64) -> anyhow::Result<Phase> {
         .publish("raw/marker", QoS::AtLeastOnce, false, "end")
         .await?;
     let (received, mut latencies, last) = receiver.await?;
+    let cpu = CpuUse::now(broker.child.id())
+        .zip(cpu_start)
+        .map(|(end, start)| end.since(start));
     let seconds = last.duration_since(start).as_secs_f64();
     wait_for_acks(&acked, count + 1).await;
     publisher.disconnect().await?;
@@ -415,163 +589,257 @@ async fn raw_phase(port: u16, args: &Args, rate: u64) -> anyhow::Result<Phase> {
     let _ = sub.disconnect().await;
     latencies.sort_unstable();
     Ok(Phase {
+        label,
         published: acked.load(Ordering::Relaxed).saturating_sub(1),
         received,
         seconds,
         latencies_us: latencies,
-        cpu_seconds: None,
+        cpu,
     })
 }
 
-/// Devices publish to kairos; a listener times the answers to their asks.
-async fn kairos_phase(port: u16, args: &Args) -> anyhow::Result<Phase> {
-    let devices = args.devices;
-    let base = Instant::now();
-    // Per device: when its pending `ask` was sent (µs since base, 0: none).
-    let pending: Arc<Vec<AtomicU64>> = Arc::new((0..devices).map(|_| AtomicU64::new(0)).collect());
-    let (sub, mut sub_loop) = client("kairos-load-sub", port);
-    let (subscribed_tx, subscribed) = oneshot::channel();
-    let (marker_tx, mut marker_rx) = tokio::sync::mpsc::unbounded_channel::<Instant>();
-    let listener = tokio::spawn({
-        let pending = pending.clone();
-        async move {
-            let mut subscribed_tx = Some(subscribed_tx);
-            let mut latencies = Vec::new();
-            let mut unmatched = 0u64;
-            loop {
-                match tokio::time::timeout(WAIT, sub_loop.poll()).await {
-                    Err(_) => break,
-                    Ok(Ok(Event::Incoming(Packet::SubAck(_)))) => {
-                        if let Some(tx) = subscribed_tx.take() {
-                            let _ = tx.send(());
-                        }
-                    }
-                    Ok(Ok(Event::Incoming(Packet::Publish(p)))) => {
-                        let device = p.topic.split('/').nth(1).unwrap_or("");
-                        if device == "marker" {
-                            if marker_tx.send(Instant::now()).is_err() {
-                                break;
-                            }
-                            continue;
-                        }
-                        let i = device
-                            .strip_prefix("car-")
-                            .and_then(|n| n.parse::<usize>().ok());
-                        match i.map(|i| pending[i].swap(0, Ordering::Relaxed)) {
-                            Some(sent) if sent > 0 => {
-                                latencies.push(micros_since(base).saturating_sub(sent) as u32)
-                            }
-                            _ => unmatched += 1,
-                        }
-                    }
-                    Ok(Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect))) => break,
-                    Ok(Ok(_)) => {}
-                    Ok(Err(error)) => {
-                        eprintln!("answer listener: {error}");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                }
-            }
-            (latencies, unmatched)
-        }
-    });
-    sub.subscribe("kairos/+/suggestion", QoS::AtLeastOnce)
-        .await?;
-    tokio::time::timeout(WAIT, subscribed).await??;
-
-    let (publisher, pub_loop) = client("kairos-load-pub", port);
-    let (acked, pub_task) = drive_publisher(pub_loop);
-    // Setup, not timed: a consenting gluten-free profile (retained) and a
-    // holiday context for every device; `ask`s make them hungry.
-    eprintln!("kairos: {devices} profiles and contexts ...");
-    let setup = 2 * devices as u64;
-    paced(&publisher, 0, setup, |k| {
-        let i = (k / 2) as usize;
-        if k % 2 == 0 {
-            (
-                format!("kairos/car-{i}/profile"),
-                br#"{"consent": true, "diet": ["gluten_free"], "lang": "en"}"#.to_vec(),
-            )
-        } else {
-            (
-                format!("kairos/car-{i}/context"),
-                br#"{"hungry": false, "trip": "vacation"}"#.to_vec(),
-            )
-        }
-    })
-    .await?;
-    // `publish().await`, not `try_publish`: after a flat-out burst the
-    // client's request queue may still be full.
-    let marker = |publisher: &AsyncClient| {
-        let publisher = publisher.clone();
-        async move {
-            publisher
-                .publish("kairos/marker/ask", QoS::AtLeastOnce, false, "{}")
-                .await
-        }
-    };
-    marker(&publisher).await?;
-    tokio::time::timeout(WAIT, marker_rx.recv())
-        .await
-        .context("the engine did not take the setup in time")?;
-
-    let count = if args.rate == 0 {
+/// Events in one phase: `rate × seconds`, or a fixed count flat out.
+fn phase_count(args: &Args, rate: u64) -> u64 {
+    if rate == 0 {
         (args.seconds * 20_000).max(100_000)
     } else {
-        args.rate * args.seconds
-    };
-    eprintln!("kairos: {count} events ...");
-    let cpu_start = kairos_cpu_seconds();
-    let start = Instant::now();
-    let ask_every = args.ask_every;
-    paced(&publisher, args.rate, count, |k| {
-        let i = (k % devices as u64) as usize;
-        let round = k / devices as u64;
-        if k % ask_every == ask_every - 1 && pending[i].load(Ordering::Relaxed) == 0 {
-            pending[i].store(micros_since(base), Ordering::Relaxed);
-            (
-                format!("kairos/car-{i}/ask"),
-                br#"{"hungry": true}"#.to_vec(),
-            )
-        } else {
-            (format!("kairos/car-{i}/position"), position(base, i, round))
-        }
-    })
-    .await?;
-    marker(&publisher).await?;
-    let drained = tokio::time::timeout(WAIT, marker_rx.recv())
-        .await
-        .context("the engine did not drain in time")?
-        .context("answer listener stopped")?;
-    let seconds = drained.duration_since(start).as_secs_f64();
-    let cpu_seconds = kairos_cpu_seconds()
-        .zip(cpu_start)
-        .map(|(end, start)| end - start);
-    wait_for_acks(&acked, setup + count + 2).await;
-    // Answers still in flight to the listener.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    publisher.disconnect().await?;
-    let _ = tokio::time::timeout(Duration::from_secs(5), pub_task).await;
-    sub.disconnect().await?;
-    let (mut latencies, unmatched) = listener.await?;
-    let unanswered = pending
-        .iter()
-        .filter(|p| p.load(Ordering::Relaxed) != 0)
-        .count();
-    eprintln!(
-        "kairos: {} asks answered, {unanswered} unanswered, {unmatched} other suggestions",
-        latencies.len()
-    );
-    latencies.sort_unstable();
-    Ok(Phase {
-        // The load's messages the broker acknowledged (not the setup, not the markers).
-        published: acked.load(Ordering::Relaxed).saturating_sub(setup + 2),
-        // The caller fills this in from the engine's own count.
-        received: 0,
-        seconds,
-        latencies_us: latencies,
-        cpu_seconds,
-    })
+        rate * args.seconds
+    }
+}
+
+/// "max" for flat out, else the rate in events per second.
+fn offered(rate: u64) -> String {
+    if rate == 0 {
+        "flat out".to_string()
+    } else {
+        format!("{rate} ev/s")
+    }
+}
+
+/// The simulated devices talking to kairos, and a listener that times the
+/// answers to their asks; set up once, then run once per round.
+struct Devices {
+    base: Instant,
+    /// Per device: when its pending `ask` was sent (µs since base, 0: none).
+    pending: Arc<Vec<AtomicU64>>,
+    publisher: AsyncClient,
+    acked: Arc<AtomicU64>,
+    pub_task: tokio::task::JoinHandle<()>,
+    sub: AsyncClient,
+    listener: tokio::task::JoinHandle<u64>,
+    /// Answer latencies (µs), taken by each run.
+    latencies: Arc<std::sync::Mutex<Vec<u32>>>,
+    markers: tokio::sync::mpsc::UnboundedReceiver<Instant>,
+    /// Publishes so far (setup, events and markers).
+    sent: u64,
+    /// Events so far, over all runs (positions keep moving across runs).
+    events: u64,
+}
+
+/// What the devices saw over all runs.
+struct Outcome {
+    /// Load events the broker acknowledged (not the setup, not the markers).
+    published: u64,
+    setup: u64,
+    markers: u64,
+    unanswered: usize,
+    unmatched: u64,
+}
+
+impl Devices {
+    /// Connects the devices and their listener; every device publishes a
+    /// consenting gluten-free profile (retained) and a holiday context, not
+    /// timed; `ask`s make them hungry.
+    async fn set_up(broker: &Mosquitto, args: &Args) -> anyhow::Result<Self> {
+        let port = broker.port;
+        let devices = args.devices;
+        let base = Instant::now();
+        let pending: Arc<Vec<AtomicU64>> =
+            Arc::new((0..devices).map(|_| AtomicU64::new(0)).collect());
+        let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (sub, mut sub_loop) = client("kairos-load-sub", port);
+        let (subscribed_tx, subscribed) = oneshot::channel();
+        let (marker_tx, markers) = tokio::sync::mpsc::unbounded_channel::<Instant>();
+        let listener = tokio::spawn({
+            let pending = pending.clone();
+            let latencies = latencies.clone();
+            async move {
+                let mut subscribed_tx = Some(subscribed_tx);
+                let mut unmatched = 0u64;
+                loop {
+                    match sub_loop.poll().await {
+                        Ok(Event::Incoming(Packet::SubAck(_))) => {
+                            if let Some(tx) = subscribed_tx.take() {
+                                let _ = tx.send(());
+                            }
+                        }
+                        Ok(Event::Incoming(Packet::Publish(p))) => {
+                            let device = p.topic.split('/').nth(1).unwrap_or("");
+                            if device == "marker" {
+                                let _ = marker_tx.send(Instant::now());
+                                continue;
+                            }
+                            let i = device
+                                .strip_prefix("car-")
+                                .and_then(|n| n.parse::<usize>().ok());
+                            match i.map(|i| pending[i].swap(0, Ordering::Relaxed)) {
+                                Some(sent) if sent > 0 => {
+                                    let took = micros_since(base).saturating_sub(sent) as u32;
+                                    latencies.lock().expect("not poisoned").push(took);
+                                }
+                                _ => unmatched += 1,
+                            }
+                        }
+                        Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => break,
+                        Ok(_) => {}
+                        Err(error) => {
+                            eprintln!("answer listener: {error}");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    }
+                }
+                unmatched
+            }
+        });
+        sub.subscribe("kairos/+/suggestion", QoS::AtLeastOnce)
+            .await?;
+        tokio::time::timeout(WAIT, subscribed).await??;
+
+        let (publisher, pub_loop) = client("kairos-load-pub", port);
+        let (acked, pub_task) = drive_publisher(pub_loop);
+        let mut this = Self {
+            base,
+            pending,
+            publisher,
+            acked,
+            pub_task,
+            sub,
+            listener,
+            latencies,
+            markers,
+            sent: 0,
+            events: 0,
+        };
+        eprintln!("kairos: {devices} profiles and contexts ...");
+        let setup = 2 * devices as u64;
+        paced(&this.publisher, 0, setup, |k| {
+            let i = (k / 2) as usize;
+            if k % 2 == 0 {
+                (
+                    format!("kairos/car-{i}/profile"),
+                    br#"{"consent": true, "diet": ["gluten_free"], "lang": "en"}"#.to_vec(),
+                )
+            } else {
+                (
+                    format!("kairos/car-{i}/context"),
+                    br#"{"hungry": false, "trip": "vacation"}"#.to_vec(),
+                )
+            }
+        })
+        .await?;
+        this.sent += setup;
+        this.marker()
+            .await
+            .context("the engine did not take the setup in time")?;
+        this.latencies.lock().expect("not poisoned").clear();
+        Ok(this)
+    }
+
+    /// Publishes a marker `ask` and waits for its answer: everything
+    /// published before it has then been stepped (one connection, in order).
+    async fn marker(&mut self) -> anyhow::Result<Instant> {
+        // `publish().await`, not `try_publish`: after a flat-out burst the
+        // client's request queue may still be full.
+        self.publisher
+            .publish("kairos/marker/ask", QoS::AtLeastOnce, false, "{}")
+            .await?;
+        self.sent += 1;
+        tokio::time::timeout(WAIT, self.markers.recv())
+            .await
+            .context("no answer to the marker in time")?
+            .context("answer listener stopped")
+    }
+
+    /// One phase of positions at `--rate`, every `--ask-every`-th an `ask`
+    /// (when the device has none pending), timed until kairos answered the
+    /// marker behind them.
+    async fn run(&mut self, broker: &Mosquitto, args: &Args) -> anyhow::Result<Phase> {
+        let count = phase_count(args, args.rate);
+        let label = format!("kairos serve, {} (p = ask → answer)", offered(args.rate));
+        eprintln!("{label}: {count} events ...");
+        let devices = args.devices as u64;
+        let ask_every = args.ask_every;
+        let (base, first) = (self.base, self.events);
+        let pending = self.pending.clone();
+        let acked_before = self.acked.load(Ordering::Relaxed);
+        let cpu_start = CpuUse::now(broker.child.id());
+        let start = Instant::now();
+        paced(&self.publisher, args.rate, count, |k| {
+            let k = first + k;
+            let i = (k % devices) as usize;
+            if k % ask_every == ask_every - 1 && pending[i].load(Ordering::Relaxed) == 0 {
+                pending[i].store(micros_since(base), Ordering::Relaxed);
+                (
+                    format!("kairos/car-{i}/ask"),
+                    br#"{"hungry": true}"#.to_vec(),
+                )
+            } else {
+                (
+                    format!("kairos/car-{i}/position"),
+                    position(base, i, k / devices),
+                )
+            }
+        })
+        .await?;
+        self.events += count;
+        self.sent += count;
+        let drained = self.marker().await.context("the engine did not drain")?;
+        let seconds = drained.duration_since(start).as_secs_f64();
+        let cpu = CpuUse::now(broker.child.id())
+            .zip(cpu_start)
+            .map(|(end, start)| end.since(start));
+        wait_for_acks(&self.acked, self.sent).await;
+        let published = self.acked.load(Ordering::Relaxed) - acked_before - 1;
+        let mut latencies = std::mem::take(&mut *self.latencies.lock().expect("not poisoned"));
+        latencies.sort_unstable();
+        Ok(Phase {
+            label,
+            published,
+            // Stepped, as far as the devices can tell: the marker's answer
+            // came after all of them. The engine's own count, checked once
+            // at the end, says whether any was lost.
+            received: published,
+            seconds,
+            latencies_us: latencies,
+            cpu,
+        })
+    }
+
+    /// Disconnects the devices and the listener.
+    async fn finish(self) -> anyhow::Result<Outcome> {
+        let setup = 2 * self.pending.len() as u64;
+        let events = self.events;
+        let markers = self.sent - setup - events;
+        self.publisher.disconnect().await?;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.pub_task).await;
+        self.sub.disconnect().await?;
+        let unmatched = self.listener.await?;
+        let unanswered = self
+            .pending
+            .iter()
+            .filter(|p| p.load(Ordering::Relaxed) != 0)
+            .count();
+        Ok(Outcome {
+            published: self
+                .acked
+                .load(Ordering::Relaxed)
+                .saturating_sub(setup + markers),
+            setup,
+            markers,
+            unanswered,
+            unmatched,
+        })
+    }
 }
 
 /// Mosquitto on a free loopback port with a large queue; killed on drop.

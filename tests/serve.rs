@@ -337,21 +337,38 @@ async fn serve_speaks_mqtt_5_to_mosquitto_and_is_not_sent_its_own_answers() {
     assert_eq!(summary.received, inputs.len() as u64, "{summary:?}");
 }
 
-/// A broker in front of `upstream` that speaks only MQTT 3.1.1: it answers an
-/// MQTT 5 CONNECT the way such a broker does (a 3.1.1 CONNACK "unacceptable
-/// protocol version", then it closes) and passes anything else on. The
-/// protocol level of every CONNECT it saw comes out of the receiver.
-async fn mqtt_311_only_broker(upstream: u16) -> (u16, mpsc::UnboundedReceiver<u8>) {
+/// What [`proxy`] does with a connection, given its number (from 0) and the
+/// protocol level of its CONNECT.
+#[derive(Clone, Copy)]
+enum Treat {
+    /// Pass it on to the broker behind.
+    Pass,
+    /// Answer the way a 3.1.1-only broker answers MQTT 5: a 3.1.1 CONNACK
+    /// "unacceptable protocol version", then close.
+    Refuse,
+    /// Close it without a word (a proxy whose broker is not up yet).
+    Cut,
+}
+
+/// A listener in front of `upstream` that reads each CONNECT and treats the
+/// connection as `treat` says. The protocol level of every CONNECT it saw
+/// comes out of the receiver.
+async fn proxy(
+    upstream: u16,
+    treat: impl Fn(usize, u8) -> Treat + Send + Sync + 'static,
+) -> (u16, mpsc::UnboundedReceiver<u8>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let (levels, seen) = mpsc::unbounded_channel();
+    let treat = std::sync::Arc::new(treat);
     tokio::spawn(async move {
-        loop {
+        for n in 0.. {
             let Ok((mut socket, _)) = listener.accept().await else {
                 return;
             };
             let levels = levels.clone();
+            let treat = treat.clone();
             tokio::spawn(async move {
                 // Fixed header, then "\0\x04MQTT" and the protocol level.
                 let mut connect = vec![0u8; 2];
@@ -364,9 +381,13 @@ async fn mqtt_311_only_broker(upstream: u16) -> (u16, mpsc::UnboundedReceiver<u8
                 socket.read_exact(&mut connect[header..]).await?;
                 let level = connect[header + 6];
                 let _ = levels.send(level);
-                if level != 4 {
-                    socket.write_all(&[0x20, 0x02, 0x00, 0x01]).await?;
-                    return socket.shutdown().await;
+                match treat(n, level) {
+                    Treat::Refuse => {
+                        socket.write_all(&[0x20, 0x02, 0x00, 0x01]).await?;
+                        return socket.shutdown().await;
+                    }
+                    Treat::Cut => return socket.shutdown().await,
+                    Treat::Pass => {}
                 }
                 let mut broker = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await?;
                 broker.write_all(&connect).await?;
@@ -376,6 +397,27 @@ async fn mqtt_311_only_broker(upstream: u16) -> (u16, mpsc::UnboundedReceiver<u8
         }
     });
     (port, seen)
+}
+
+/// A broker in front of `upstream` that speaks only MQTT 3.1.1.
+async fn mqtt_311_only_broker(upstream: u16) -> (u16, mpsc::UnboundedReceiver<u8>) {
+    proxy(upstream, |_, level| {
+        if level == 4 {
+            Treat::Pass
+        } else {
+            Treat::Refuse
+        }
+    })
+    .await
+}
+
+/// Every protocol level the proxy has seen so far.
+fn levels_seen(levels: &mut mpsc::UnboundedReceiver<u8>) -> Vec<u8> {
+    let mut seen = Vec::new();
+    while let Ok(level) = levels.try_recv() {
+        seen.push(level);
+    }
+    seen
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -400,13 +442,48 @@ async fn a_broker_that_refuses_mqtt_5_gets_mqtt_3_1_1() {
         .expect("serve stops in time")
         .unwrap();
     // MQTT 5 once, then 3.1.1 for good.
-    let mut seen = Vec::new();
-    while let Ok(level) = levels.try_recv() {
-        seen.push(level);
-    }
-    assert_eq!(seen, [5, 4]);
+    assert_eq!(levels_seen(&mut levels), [5, 4]);
     // 3.1.1 has no No Local: kairos's own suggestion came back to it.
     assert!(summary.received > inputs.len() as u64, "{summary:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_not_ready_at_first_still_gets_mqtt_5_once_it_is() {
+    let broker = Mosquitto::start(free_address().port());
+    // The first two connections are cut right after their CONNECT, whatever
+    // the version, as a proxy does while its MQTT 5 broker starts.
+    let (port, mut levels) = proxy(
+        broker.port,
+        |n, _| {
+            if n < 2 {
+                Treat::Cut
+            } else {
+                Treat::Pass
+            }
+        },
+    )
+    .await;
+    let (server, stop) = start_serve(
+        BrokerChoice::External(format!("mqtt://127.0.0.1:{port}")),
+        lunchtime_clock(),
+    )
+    .await;
+    let sub = Sub::start(broker.port);
+    let inputs: Vec<_> = drive().into_iter().take(4).collect();
+    for (_, topic, payload) in &inputs {
+        mosquitto_pub(broker.port, topic, payload, topic.ends_with("/profile"));
+    }
+    assert_seed_suggestion("kairos/car-42/suggestion", &sub.next_json());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.cancel();
+    let summary = tokio::time::timeout(WAIT, server)
+        .await
+        .expect("serve stops in time")
+        .unwrap();
+    // MQTT 5 cut off, 3.1.1 cut off, then MQTT 5 again, which stays.
+    assert_eq!(levels_seen(&mut levels), [5, 4, 5]);
+    // MQTT 5 with No Local: none of kairos's own outputs came back to it.
+    assert_eq!(summary.received, inputs.len() as u64, "{summary:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,7 +23,7 @@
 //! | `kairos_received_total` | counter | messages received from the broker |
 //! | `kairos_published_total` | counter | messages published |
 //! | `kairos_publish_failures_total` | counter | outputs that could not be handed to the MQTT client |
-//! | `kairos_decision_seconds` | histogram | time in `Engine::step`, per input |
+//! | `kairos_decision_seconds` | histogram | time in `Engine::step`, per input (the state store's time left out) |
 //! | `kairos_devices` | gauge | devices the engine holds state for |
 //! | `kairos_merchants` | gauge | merchants in the offer set in service (each with its offers) |
 //! | `kairos_broker_connected` | gauge | 1 while connected to the broker, else 0 |

@@ -464,14 +464,13 @@ async fn step_one(
 ) {
     counters.stepped.fetch_add(1, Ordering::Relaxed);
     let at = Stamp::from_utc(received.at);
-    let started = std::time::Instant::now();
+    let mut took = Duration::ZERO;
     // On a store error nothing is published (fail closed); the failure is
     // logged and counted in `state`.
     let produced = state
-        .step(engine, &received.topic, &received.payload, &at)
+        .step(engine, &received.topic, &received.payload, &at, &mut took)
         .await
         .unwrap_or_default();
-    let took = started.elapsed();
     counters
         .metrics
         .stepped(&received.topic, took, engine.device_count());

@@ -321,7 +321,8 @@ impl std::fmt::Display for MqttVersion {
 pub(crate) struct Client {
     v4: AsyncClient,
     v5: Option<v5::AsyncClient>,
-    /// Set (once, before the first connection) when the broker refused MQTT 5.
+    /// Set while the connection speaks MQTT 3.1.1 instead of 5; changes only
+    /// before the first connection succeeds (nothing is published before).
     fell_back: Arc<AtomicBool>,
 }
 
@@ -397,10 +398,18 @@ fn qos_v5(qos: QoS) -> v5::mqttbytes::QoS {
 }
 
 /// The event loop of the version in use, polled by the edge only.
+///
+/// Before the first connection succeeds, the version may change: a broker
+/// that refuses MQTT 5 by its CONNACK code gets 3.1.1 for good; one that
+/// closes the connection after an MQTT 5 CONNECT (a 3.1.1-only broker may, so
+/// may a proxy whose broker is not up yet) gets 3.1.1 at once and, if that
+/// fails too, MQTT 5 again on the next attempt. Once connected, the version
+/// stays for every reconnect.
 pub(crate) struct Connection {
     v4: EventLoop,
-    /// Until the broker refuses MQTT 5 (then dropped for good).
+    /// Until the broker refuses MQTT 5 by its code (then dropped for good).
     v5: Option<Box<v5::EventLoop>>,
+    /// Set while speaking 3.1.1 though `v5` is there (shared with [`Client`]).
     fell_back: Arc<AtomicBool>,
 }
 
@@ -443,29 +452,53 @@ impl PollError {
 
 impl Connection {
     fn version(&self) -> MqttVersion {
-        if self.v5.is_some() {
+        if self.speaking_v5().is_some() {
             MqttVersion::V5
         } else {
             MqttVersion::V311
         }
     }
 
+    /// The MQTT 5 event loop, while MQTT 5 is the version in use.
+    fn speaking_v5(&self) -> Option<&v5::EventLoop> {
+        self.v5
+            .as_deref()
+            .filter(|_| !self.fell_back.load(Ordering::Acquire))
+    }
+
     /// Whether the last socket read's packets are all handed out.
     fn drained(&self) -> bool {
-        match &self.v5 {
+        match self.speaking_v5() {
             Some(v5) => v5.state.events.is_empty(),
             None => self.v4.state.events.is_empty(),
         }
     }
 
-    /// Speaks MQTT 3.1.1 from now on.
-    fn fall_back(&mut self) {
+    /// Speaks MQTT 3.1.1 from the next attempt on; for good when `for_good`
+    /// (the broker refused MQTT 5 by its code).
+    fn fall_back(&mut self, for_good: bool) {
         self.fell_back.store(true, Ordering::Release);
-        self.v5 = None;
+        if for_good {
+            self.v5 = None;
+        }
+    }
+
+    /// Speaks MQTT 5 again from the next attempt on, unless the broker
+    /// refused it for good; true if it does.
+    fn try_v5_again(&mut self) -> bool {
+        if self.v5.is_none() || !self.fell_back.load(Ordering::Acquire) {
+            return false;
+        }
+        self.fell_back.store(false, Ordering::Release);
+        true
     }
 
     async fn poll(&mut self) -> Polled {
-        match &mut self.v5 {
+        let v5 = match &mut self.v5 {
+            Some(v5) if !self.fell_back.load(Ordering::Acquire) => Some(v5),
+            _ => None,
+        };
+        match v5 {
             Some(v5) => match v5.poll().await {
                 Ok(v5::Event::Incoming(v5_packets::Packet::ConnAck(_))) => Polled::ConnAck,
                 Ok(v5::Event::Incoming(v5_packets::Packet::SubAck(_))) => Polled::SubAck,
@@ -748,14 +781,27 @@ pub(crate) async fn run_edge(mut connection: Connection, mut edge: Edge, intake:
             Polled::Error(error) => {
                 // What the last read brought goes on now, not after the outage.
                 pass_on(&mut intake, &mut batch).await;
-                if let PollError::V5(v5_error) = &error {
-                    if !connected_once && refuses_v5(v5_error) {
-                        tracing::info!(
-                            error = %v5_error,
-                            "the broker does not take MQTT 5; falling back to MQTT 3.1.1"
-                        );
-                        connection.fall_back();
-                        continue;
+                if !connected_once {
+                    match &error {
+                        PollError::V5(v5_error) if refuses_v5(v5_error) => {
+                            let for_good = refusal_v5(v5_error).is_some();
+                            tracing::info!(
+                                error = %v5_error,
+                                "the broker does not take MQTT 5{}; trying MQTT 3.1.1",
+                                if for_good { "" } else { " (or is not ready)" }
+                            );
+                            connection.fall_back(for_good);
+                            continue;
+                        }
+                        PollError::V4(_) => {
+                            // 3.1.1 failed too after MQTT 5 was only cut
+                            // off: the broker may not be ready; MQTT 5 first
+                            // on the next attempt.
+                            if connection.try_v5_again() {
+                                tracing::debug!("MQTT 3.1.1 failed too; MQTT 5 first again");
+                            }
+                        }
+                        PollError::V5(_) => {}
                     }
                 }
                 edge.counters.metrics.connected(false);

@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use super::Clock;
 use crate::engine::{Engine, Stamp};
 use crate::output::Output;
-use crate::store::{step_durably, DeviceStore, StateUrl, Store, StoreError};
+use crate::store::{step_durably_with, DeviceStore, StateUrl, Store, StoreError};
 
 /// Counter of inputs that got no answer because the store failed.
 const STATE_FAILURES: &str = "kairos_state_failures_total";
@@ -70,17 +70,26 @@ impl DeviceState {
 
     /// Steps one input: through the store when there is one. On `Err`
     /// nothing may be published; the failure is already logged and counted.
+    /// `decided` gets the time spent in [`Engine::step`] (every attempt), the
+    /// store's time left out.
     pub async fn step(
         &self,
         engine: &mut Engine,
         topic: &str,
         payload: &[u8],
         at: &Stamp,
+        decided: &mut Duration,
     ) -> Result<Vec<Output>, StoreError> {
-        let DeviceState::Durable(store) = self else {
-            return Ok(engine.step(topic, payload, at));
+        let mut timed = |engine: &mut Engine| {
+            let started = std::time::Instant::now();
+            let outputs = engine.step(topic, payload, at);
+            *decided += started.elapsed();
+            outputs
         };
-        let stepped = step_durably(engine, store.as_ref(), topic, payload, at).await;
+        let DeviceState::Durable(store) = self else {
+            return Ok(timed(engine));
+        };
+        let stepped = step_durably_with(engine, store.as_ref(), topic, timed).await;
         if let Err(error) = &stepped {
             metrics::counter!(STATE_FAILURES).increment(1);
             tracing::warn!(%topic, %error, "state store failed: input left unanswered");

@@ -32,8 +32,22 @@ pub async fn step_durably<S: DeviceStore>(
     payload: &[u8],
     at: &Stamp,
 ) -> Result<Vec<Output>, StoreError> {
+    step_durably_with(engine, store, topic, |engine| {
+        engine.step(topic, payload, at)
+    })
+    .await
+}
+
+/// [`step_durably`] with the step itself given by the caller (once per
+/// attempt), e.g. to time the decision apart from the store.
+pub async fn step_durably_with<S: DeviceStore>(
+    engine: &mut Engine,
+    store: &S,
+    topic: &str,
+    mut step: impl FnMut(&mut Engine) -> Vec<Output>,
+) -> Result<Vec<Output>, StoreError> {
     let Some(id) = engine.device_of(topic).map(str::to_string) else {
-        return Ok(engine.step(topic, payload, at));
+        return Ok(step(engine));
     };
     for _ in 0..MAX_ATTEMPTS {
         let (state, version) = match store.load(&id).await? {
@@ -42,7 +56,7 @@ pub async fn step_durably<S: DeviceStore>(
         };
         engine.import_device(&id, state);
         let before = engine.export_device(&id);
-        let outputs = engine.step(topic, payload, at);
+        let outputs = step(engine);
         let after = engine.export_device(&id);
         if after == before {
             return Ok(outputs);
