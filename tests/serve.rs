@@ -441,7 +441,7 @@ async fn a_broker_that_refuses_mqtt_5_gets_mqtt_3_1_1() {
         .await
         .expect("serve stops in time")
         .unwrap();
-    // MQTT 5 once, then 3.1.1 for good.
+    // MQTT 5 once, then 3.1.1, kept once connected.
     assert_eq!(levels_seen(&mut levels), [5, 4]);
     // 3.1.1 has no No Local: kairos's own suggestion came back to it.
     assert!(summary.received > inputs.len() as u64, "{summary:?}");

@@ -43,6 +43,7 @@ pub mod record;
 pub mod share;
 pub mod state;
 pub mod tls;
+mod version;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -464,13 +465,12 @@ async fn step_one(
 ) {
     counters.stepped.fetch_add(1, Ordering::Relaxed);
     let at = Stamp::from_utc(received.at);
-    let mut took = Duration::ZERO;
     // On a store error nothing is published (fail closed); the failure is
     // logged and counted in `state`.
-    let produced = state
-        .step(engine, &received.topic, &received.payload, &at, &mut took)
-        .await
-        .unwrap_or_default();
+    let (produced, took) = state
+        .step(engine, &received.topic, &received.payload, &at)
+        .await;
+    let produced = produced.unwrap_or_default();
     counters
         .metrics
         .stepped(&received.topic, took, engine.device_count());

@@ -25,11 +25,12 @@
 //!
 //! To an external broker kairos speaks MQTT 5 when the broker offers it (for
 //! the No Local subscription option: the broker then keeps kairos's own
-//! outputs from it) and MQTT 3.1.1 otherwise: a broker that answers the first
-//! MQTT 5 CONNECT with "unacceptable protocol version", or closes the
-//! connection, gets 3.1.1 from then on. The embedded rumqttd gets 3.1.1 (its
-//! MQTT 5 is incomplete). [`Client`] and [`Connection`] hide which one is in
-//! use, so the edge is one piece of logic.
+//! outputs from it) and MQTT 3.1.1 otherwise; until the first connection
+//! succeeds, [`version`](super::version) decides which one each attempt
+//! speaks (an MQTT 5 refusal rules MQTT 5 out, an attempt cut off tries 3.1.1
+//! and then MQTT 5 again). The embedded rumqttd gets 3.1.1 (its MQTT 5 is
+//! incomplete). [`Client`] and [`Connection`] hide which one is in use, so the
+//! edge is one piece of logic.
 //!
 //! A broker that answers but refuses kairos before the first connection succeeds (credentials, certificate) is reported
 //! once through [`Edge::refused`] and ends the run: retrying cannot fix a
@@ -47,6 +48,8 @@ use rumqttc::{
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
+
+use super::version::{Choice, Failure};
 
 use super::{owntracks, Clock, Counters, ServeError, ToEngine};
 use crate::config::ServeConfig;
@@ -397,19 +400,16 @@ fn qos_v5(qos: QoS) -> v5::mqttbytes::QoS {
     }
 }
 
-/// The event loop of the version in use, polled by the edge only.
-///
-/// Before the first connection succeeds, the version may change: a broker
-/// that refuses MQTT 5 by its CONNACK code gets 3.1.1 for good; one that
-/// closes the connection after an MQTT 5 CONNECT (a 3.1.1-only broker may, so
-/// may a proxy whose broker is not up yet) gets 3.1.1 at once and, if that
-/// fails too, MQTT 5 again on the next attempt. Once connected, the version
-/// stays for every reconnect.
+/// The event loop of the version in use, polled by the edge only. Before the
+/// first connection succeeds the edge may change the version
+/// ([`Connection::choose`], by the rules of [`version`](super::version));
+/// once connected, it stays for every reconnect.
 pub(crate) struct Connection {
     v4: EventLoop,
-    /// Until the broker refuses MQTT 5 by its code (then dropped for good).
+    /// Until MQTT 5 is ruled out for the run (then dropped).
     v5: Option<Box<v5::EventLoop>>,
-    /// Set while speaking 3.1.1 though `v5` is there (shared with [`Client`]).
+    choice: Choice,
+    /// Set while the choice is 3.1.1 (shared with [`Client`]).
     fell_back: Arc<AtomicBool>,
 }
 
@@ -448,56 +448,62 @@ impl PollError {
             Self::V5(error) => refusal_v5(error),
         }
     }
+
+    /// What the failure says about the MQTT version.
+    fn failure(&self) -> Failure {
+        use v5_packets::ConnectReturnCode as Code;
+        match self {
+            Self::V5(v5::ConnectionError::ConnectionRefused(
+                Code::RefusedProtocolVersion | Code::UnsupportedProtocolVersion,
+            )) => Failure::V5Refused,
+            Self::V5(error) if refuses_v5(error) => Failure::V5CutOff,
+            Self::V4(ConnectionError::ConnectionRefused(
+                ConnectReturnCode::RefusedProtocolVersion,
+            )) => Failure::V311Refused,
+            _ => Failure::Other,
+        }
+    }
 }
 
 impl Connection {
     fn version(&self) -> MqttVersion {
-        if self.speaking_v5().is_some() {
+        if self.choice.is_v5() {
             MqttVersion::V5
         } else {
             MqttVersion::V311
         }
     }
 
-    /// The MQTT 5 event loop, while MQTT 5 is the version in use.
-    fn speaking_v5(&self) -> Option<&v5::EventLoop> {
-        self.v5
-            .as_deref()
-            .filter(|_| !self.fell_back.load(Ordering::Acquire))
-    }
-
     /// Whether the last socket read's packets are all handed out.
     fn drained(&self) -> bool {
-        match self.speaking_v5() {
+        match self.v5.as_deref().filter(|_| self.choice.is_v5()) {
             Some(v5) => v5.state.events.is_empty(),
             None => self.v4.state.events.is_empty(),
         }
     }
 
-    /// Speaks MQTT 3.1.1 from the next attempt on; for good when `for_good`
-    /// (the broker refused MQTT 5 by its code).
-    fn fall_back(&mut self, for_good: bool) {
-        self.fell_back.store(true, Ordering::Release);
-        if for_good {
-            self.v5 = None;
-        }
+    /// The version the next attempt speaks.
+    fn choice(&self) -> Choice {
+        self.choice
     }
 
-    /// Speaks MQTT 5 again from the next attempt on, unless the broker
-    /// refused it for good; true if it does.
-    fn try_v5_again(&mut self) -> bool {
-        if self.v5.is_none() || !self.fell_back.load(Ordering::Acquire) {
-            return false;
+    /// Speaks `choice` from the next attempt on (MQTT 5 only while it is not
+    /// ruled out); only before the first connection succeeds.
+    fn choose(&mut self, choice: Choice) {
+        if choice == Choice::V311 {
+            self.v5 = None;
         }
-        self.fell_back.store(false, Ordering::Release);
-        true
+        self.choice = if self.v5.is_none() {
+            Choice::V311
+        } else {
+            choice
+        };
+        self.fell_back
+            .store(!self.choice.is_v5(), Ordering::Release);
     }
 
     async fn poll(&mut self) -> Polled {
-        let v5 = match &mut self.v5 {
-            Some(v5) if !self.fell_back.load(Ordering::Acquire) => Some(v5),
-            _ => None,
-        };
+        let v5 = self.v5.as_mut().filter(|_| self.choice.is_v5());
         match v5 {
             Some(v5) => match v5.poll().await {
                 Ok(v5::Event::Incoming(v5_packets::Packet::ConnAck(_))) => Polled::ConnAck,
@@ -551,6 +557,11 @@ pub(crate) fn connect(
             fell_back: fell_back.clone(),
         },
         Connection {
+            choice: if v5_loop.is_some() {
+                Choice::V5
+            } else {
+                Choice::V311
+            },
             v4: v4_loop,
             v5: v5_loop.map(Box::new),
             fell_back,
@@ -781,39 +792,37 @@ pub(crate) async fn run_edge(mut connection: Connection, mut edge: Edge, intake:
             Polled::Error(error) => {
                 // What the last read brought goes on now, not after the outage.
                 pass_on(&mut intake, &mut batch).await;
+                let mut may_refuse = true;
                 if !connected_once {
-                    match &error {
-                        PollError::V5(v5_error) if refuses_v5(v5_error) => {
-                            let for_good = refusal_v5(v5_error).is_some();
-                            tracing::info!(
-                                error = %v5_error,
-                                "the broker does not take MQTT 5{}; trying MQTT 3.1.1",
-                                if for_good { "" } else { " (or is not ready)" }
-                            );
-                            connection.fall_back(for_good);
-                            continue;
-                        }
-                        PollError::V4(_) => {
-                            // 3.1.1 failed too after MQTT 5 was only cut
-                            // off: the broker may not be ready; MQTT 5 first
-                            // on the next attempt.
-                            if connection.try_v5_again() {
-                                tracing::debug!("MQTT 3.1.1 failed too; MQTT 5 first again");
-                            }
-                        }
-                        PollError::V5(_) => {}
+                    let next = connection.choice().after(error.failure());
+                    if next.choice != connection.choice() {
+                        tracing::info!(
+                            %error,
+                            "connecting failed; trying {} next",
+                            if next.choice.is_v5() { "MQTT 5" } else { "MQTT 3.1.1" }
+                        );
+                        connection.choose(next.choice);
                     }
+                    if next.at_once {
+                        continue;
+                    }
+                    may_refuse = next.may_refuse;
                 }
                 edge.counters.metrics.connected(false);
-                if let Some(why) = error.refusal() {
-                    if let Some(refused) = edge.refused.take() {
-                        tracing::error!("the broker refused kairos: {why}");
-                        let _ = refused.send(why);
-                        break;
+                match error.refusal().filter(|_| may_refuse) {
+                    Some(why) => {
+                        if let Some(refused) = edge.refused.take() {
+                            tracing::error!("the broker refused kairos: {why}");
+                            let _ = refused.send(why);
+                            break;
+                        }
+                        tracing::error!(
+                            "the broker refused kairos: {why}; retrying in {backoff:?}"
+                        );
                     }
-                    tracing::error!("the broker refused kairos: {why}; retrying in {backoff:?}");
-                } else {
-                    tracing::warn!(%error, "broker connection lost; retrying in {backoff:?}");
+                    None => {
+                        tracing::warn!(%error, "broker connection lost; retrying in {backoff:?}")
+                    }
                 }
                 tokio::select! {
                     () = edge.stop.cancelled() => break,
@@ -1003,6 +1012,42 @@ mod tests {
             .unwrap()
             .contains("user name or password"));
         assert!(refusal_v5(&refused(Code::ServerBusy)).is_none());
+    }
+
+    #[test]
+    fn failures_are_read_for_what_they_say_about_the_version() {
+        use std::io::{Error, ErrorKind};
+        use v5_packets::ConnectReturnCode as Code;
+        let v5_refused = |code| PollError::V5(v5::ConnectionError::ConnectionRefused(code));
+        assert_eq!(
+            v5_refused(Code::UnsupportedProtocolVersion).failure(),
+            Failure::V5Refused
+        );
+        assert_eq!(
+            PollError::V5(v5::ConnectionError::MqttState(
+                v5::StateError::ConnectionAborted
+            ))
+            .failure(),
+            Failure::V5CutOff
+        );
+        assert_eq!(
+            PollError::V4(ConnectionError::ConnectionRefused(
+                ConnectReturnCode::RefusedProtocolVersion
+            ))
+            .failure(),
+            Failure::V311Refused
+        );
+        for other in [
+            v5_refused(Code::BadUserNamePassword),
+            PollError::V5(v5::ConnectionError::Io(Error::from(
+                ErrorKind::ConnectionRefused,
+            ))),
+            PollError::V4(ConnectionError::ConnectionRefused(
+                ConnectReturnCode::NotAuthorized,
+            )),
+        ] {
+            assert_eq!(other.failure(), Failure::Other, "{other}");
+        }
     }
 
     #[test]

@@ -70,7 +70,7 @@ impl DeviceState {
 
     /// Steps one input: through the store when there is one. On `Err`
     /// nothing may be published; the failure is already logged and counted.
-    /// `decided` gets the time spent in [`Engine::step`] (every attempt), the
+    /// With it, the time spent in [`Engine::step`] (every attempt), the
     /// store's time left out.
     pub async fn step(
         &self,
@@ -78,23 +78,24 @@ impl DeviceState {
         topic: &str,
         payload: &[u8],
         at: &Stamp,
-        decided: &mut Duration,
-    ) -> Result<Vec<Output>, StoreError> {
+    ) -> (Result<Vec<Output>, StoreError>, Duration) {
+        let mut decided = Duration::ZERO;
         let mut timed = |engine: &mut Engine| {
             let started = std::time::Instant::now();
             let outputs = engine.step(topic, payload, at);
-            *decided += started.elapsed();
+            decided += started.elapsed();
             outputs
         };
         let DeviceState::Durable(store) = self else {
-            return Ok(timed(engine));
+            let outputs = timed(engine);
+            return (Ok(outputs), decided);
         };
         let stepped = step_durably_with(engine, store.as_ref(), topic, timed).await;
         if let Err(error) = &stepped {
             metrics::counter!(STATE_FAILURES).increment(1);
             tracing::warn!(%topic, %error, "state store failed: input left unanswered");
         }
-        stepped
+        (stepped, decided)
     }
 
     /// The engine task's periodic sweep: expired positions and history go;

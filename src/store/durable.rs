@@ -39,7 +39,8 @@ pub async fn step_durably<S: DeviceStore>(
 }
 
 /// [`step_durably`] with the step itself given by the caller (once per
-/// attempt), e.g. to time the decision apart from the store.
+/// attempt), e.g. to time the decision apart from the store. `step` must
+/// step the input of `topic` (the one the device's state is loaded for).
 pub async fn step_durably_with<S: DeviceStore>(
     engine: &mut Engine,
     store: &S,
