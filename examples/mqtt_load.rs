@@ -284,12 +284,15 @@ impl Phase {
     }
 
     fn percentile(&self, p: f64) -> Option<f64> {
-        if self.latencies_us.is_empty() {
-            return None;
-        }
-        let i = ((self.latencies_us.len() - 1) as f64 * p).round() as usize;
-        Some(f64::from(self.latencies_us[i]) / 1000.0)
+        percentile_ms(&self.latencies_us, p)
     }
+}
+
+/// The `p` percentile of sorted latencies in µs, in milliseconds.
+fn percentile_ms(sorted_us: &[u32], p: f64) -> Option<f64> {
+    let last = sorted_us.len().checked_sub(1)?;
+    let i = (last as f64 * p).round() as usize;
+    Some(f64::from(sorted_us[i]) / 1000.0)
 }
 
 /// Milliseconds with two decimals, or a dash.
@@ -372,14 +375,6 @@ fn print_verdict(args: &Args, rounds: &[Round], outcome: &Outcome, s: &ServeSumm
         .flat_map(|r| r.kairos.latencies_us.iter().copied())
         .collect();
     latencies.sort_unstable();
-    let all = Phase {
-        label: String::new(),
-        published: 0,
-        received: 0,
-        seconds: 0.0,
-        latencies_us: latencies,
-        cpu: None,
-    };
     println!();
     println!(
         "engine: received {}, stepped {} ({stepped} of the {} load events), \
@@ -389,7 +384,7 @@ fn print_verdict(args: &Args, rounds: &[Round], outcome: &Outcome, s: &ServeSumm
         outcome.published,
         s.overloaded,
         s.published,
-        all.latencies_us.len(),
+        latencies.len(),
         outcome.unanswered,
         outcome.unmatched,
     );
@@ -432,8 +427,8 @@ fn print_verdict(args: &Args, rounds: &[Round], outcome: &Outcome, s: &ServeSumm
         } else {
             "NO"
         },
-        ms(all.percentile(0.5)),
-        ms(all.percentile(0.99)),
+        ms(percentile_ms(&latencies, 0.5)),
+        ms(percentile_ms(&latencies, 0.99)),
     );
 }
 

@@ -38,6 +38,15 @@ async fn start_serve(
     start_serve_with(broker, clock, data("data/demo/offers.geojson"), |_| {}).await
 }
 
+/// Stops `serve` and waits for its summary.
+async fn stop_serve(server: JoinHandle<ServeSummary>, stop: CancellationToken) -> ServeSummary {
+    stop.cancel();
+    tokio::time::timeout(WAIT, server)
+        .await
+        .expect("serve stops in time")
+        .expect("serve ends without panicking")
+}
+
 /// Starts `serve` on `offers`, checked for changes every 50 ms.
 async fn start_serve_with(
     broker: BrokerChoice,
@@ -282,11 +291,7 @@ async fn serve_on_the_embedded_broker_answers_a_drive_with_the_seed_suggestion()
     publish_drive(&car, 5).await;
     let (topic, suggestion) = next_json(&mut answers).await;
     assert_seed_suggestion(&topic, &suggestion);
-    stop.cancel();
-    let summary = tokio::time::timeout(WAIT, server)
-        .await
-        .expect("serve stops in time")
-        .unwrap();
+    let summary = stop_serve(server, stop).await;
     assert!(summary.published >= 1, "{summary:?}");
 }
 
@@ -299,11 +304,7 @@ async fn serve_on_mosquitto_answers_mosquitto_pub_on_mosquitto_sub() {
         mosquitto_pub(broker.port, &topic, &payload, topic.ends_with("/profile"));
     }
     assert_seed_suggestion("kairos/car-42/suggestion", &sub.next_json());
-    stop.cancel();
-    tokio::time::timeout(WAIT, server)
-        .await
-        .expect("serve stops in time")
-        .unwrap();
+    stop_serve(server, stop).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -326,11 +327,7 @@ async fn serve_speaks_mqtt_5_to_mosquitto_and_is_not_sent_its_own_answers() {
     assert_seed_suggestion("kairos/car-42/suggestion", &sub.next_json());
     // Time for an echo of the suggestion to come back, if the broker sent one.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    stop.cancel();
-    let summary = tokio::time::timeout(WAIT, server)
-        .await
-        .expect("serve stops in time")
-        .unwrap();
+    let summary = stop_serve(server, stop).await;
     // MQTT 5 with No Local: kairos received the drive and none of its own
     // outputs (on 3.1.1 the suggestion comes back to it).
     assert!(summary.published >= 1, "{summary:?}");
@@ -437,11 +434,7 @@ async fn serve_through(broker: &Mosquitto, port: u16) -> (ServeSummary, u64) {
     assert_seed_suggestion("kairos/car-42/suggestion", &sub.next_json());
     // Time for an echo of the suggestion to come back, if the broker sends one.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    stop.cancel();
-    let summary = tokio::time::timeout(WAIT, server)
-        .await
-        .expect("serve stops in time")
-        .unwrap();
+    let summary = stop_serve(server, stop).await;
     (summary, inputs.len() as u64)
 }
 
@@ -523,11 +516,7 @@ async fn serve_keeps_answering_with_its_state_when_mosquitto_restarts_mid_drive(
         "{suggestion}"
     );
     assert_eq!(suggestion["offer"]["id"], "lunch-gf");
-    stop.cancel();
-    tokio::time::timeout(WAIT, server)
-        .await
-        .expect("serve stops in time")
-        .unwrap();
+    stop_serve(server, stop).await;
     drop(broker);
 }
 
@@ -574,8 +563,7 @@ async fn a_recorded_live_session_replays_to_the_same_suggestions() {
     stop_recording.cancel();
     let written = tokio::time::timeout(WAIT, recorder).await.unwrap().unwrap();
     assert_eq!(written, 10);
-    stop.cancel();
-    tokio::time::timeout(WAIT, server).await.unwrap().unwrap();
+    stop_serve(server, stop).await;
 
     let (catalog, _) = Catalog::load(&[data("data/demo/offers.geojson")]).unwrap();
     let mut engine = Engine::new(Config::default().engine, Arc::new(catalog));
@@ -669,8 +657,7 @@ async fn serve_swaps_in_offers_written_while_it_runs() {
     .unwrap();
     let suggestion = ask_until_suggested(&car, &mut answers).await;
     assert_eq!(suggestion["offer"]["id"], "lunch-gf", "{suggestion}");
-    stop.cancel();
-    tokio::time::timeout(WAIT, server).await.unwrap().unwrap();
+    stop_serve(server, stop).await;
     let _ = std::fs::remove_file(&file);
 }
 
@@ -694,8 +681,7 @@ async fn an_offer_file_that_fails_to_load_leaves_the_previous_set_in_service() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     let suggestion = ask_until_suggested(&car, &mut answers).await;
     assert_eq!(suggestion["offer"]["id"], "lunch-gf", "{suggestion}");
-    stop.cancel();
-    tokio::time::timeout(WAIT, server).await.unwrap().unwrap();
+    stop_serve(server, stop).await;
     let _ = std::fs::remove_file(&file);
 }
 
@@ -729,8 +715,7 @@ async fn an_owntracks_phone_location_gets_the_seed_suggestion() {
     assert_eq!(topic, "kairos/anna-phone/suggestion");
     assert_eq!(suggestion["offer"]["id"], "lunch-gf", "{suggestion}");
     assert_eq!(suggestion["side"], "right");
-    stop.cancel();
-    tokio::time::timeout(WAIT, server).await.unwrap().unwrap();
+    stop_serve(server, stop).await;
 }
 
 /// A burst far larger than the engine's queue (one input) loses nothing: the
@@ -766,8 +751,7 @@ async fn a_burst_larger_than_the_engine_queue_is_held_back_not_dropped() {
     let (topic, answer) = next_json(&mut answers).await;
     assert_eq!(topic, "kairos/last/suggestion");
     assert_eq!(answer["none"], "no_consent", "{answer}");
-    stop.cancel();
-    let summary = tokio::time::timeout(WAIT, server).await.unwrap().unwrap();
+    let summary = stop_serve(server, stop).await;
     assert_eq!(summary.overloaded, 0, "{summary:?}");
     assert_eq!(summary.stepped, BURST as u64 + 1, "{summary:?}");
 }
