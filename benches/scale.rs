@@ -31,11 +31,11 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use kairos::decide::{best_offer, HoursCache};
 use kairos::device::Position;
-use kairos::engine::Stamp;
 use kairos::gen::{generate, GenerateOptions};
 use kairos::geodesy::{distance_m, LatLon, TravelFrame};
 use kairos::index::FoodFilter;
 use kairos::rules;
+use kairos::Stamp;
 use kairos::{Catalog, Config, Engine};
 
 type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;

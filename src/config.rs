@@ -6,6 +6,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+pub use kairos_core::config::EngineConfig;
+
 /// The documented defaults, every key with its meaning.
 pub const DEFAULT_TOML: &str = include_str!("default.toml");
 
@@ -28,26 +30,6 @@ pub enum ConfigError {
         /// Why.
         detail: String,
     },
-}
-
-/// The decision core's settings (`[engine]`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EngineConfig {
-    /// Topic prefix.
-    pub prefix: String,
-    /// Minutes between two suggestions when the profile sets none.
-    pub min_gap_min: u32,
-    /// Suggestions per rolling 24 h when the profile sets none.
-    pub max_per_day: u32,
-    /// Largest payload accepted, in bytes.
-    pub max_payload_bytes: usize,
-    /// Inputs per second a device may sustain.
-    pub rate_per_second: f64,
-    /// Inputs a device may send at once.
-    pub rate_burst: u32,
-    /// Days of suggestion history kept per device.
-    pub history_days: u32,
 }
 
 /// The live engine's settings (`[serve]`): broker, client and channels.
@@ -108,12 +90,6 @@ impl Default for Config {
     }
 }
 
-impl Default for EngineConfig {
-    fn default() -> Self {
-        Config::default().engine
-    }
-}
-
 impl Default for ServeConfig {
     fn default() -> Self {
         Config::default().serve
@@ -151,21 +127,7 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
-        let e = &self.engine;
-        if e.prefix.is_empty() || e.prefix.contains(['+', '#']) || e.prefix.ends_with('/') {
-            return Err(
-                "engine.prefix must be a non-empty topic without wildcards or a trailing /".into(),
-            );
-        }
-        if !(e.rate_per_second > 0.0 && e.rate_per_second.is_finite()) || e.rate_burst == 0 {
-            return Err("engine.rate_per_second and engine.rate_burst must be positive".into());
-        }
-        if !(1..=36_500).contains(&e.history_days) {
-            return Err("engine.history_days must be from 1 to 36500".into());
-        }
-        if e.max_payload_bytes == 0 {
-            return Err("engine.max_payload_bytes must be positive".into());
-        }
+        let e = self.engine.clone().validated()?;
         let s = &self.serve;
         if s.client_id.is_empty() || s.client_id.len() > 23 {
             return Err("serve.client_id must have 1 to 23 characters".into());

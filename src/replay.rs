@@ -3,9 +3,9 @@
 
 use std::io::{BufRead, Write};
 
-use crate::engine::Engine;
-use crate::output::Output;
 use crate::trace::{parse_line, write_publish};
+use kairos_core::engine::Engine;
+use kairos_core::output::Output;
 
 /// What a replay went through.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

@@ -23,10 +23,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::{broker, mqtt, serve, BrokerChoice, Clock, OfferSource, ServeError, ServeOptions};
-use crate::catalog::Catalog;
 use crate::config::Config;
-use crate::offers::Loader;
 use crate::trace::parse_line;
+use kairos_core::catalog::Catalog;
+use kairos_core::offers::Loader;
 
 /// The bundled demo offers (Annecy, France).
 pub const DEMO_OFFERS: &str = include_str!("../../data/demo/offers.geojson");

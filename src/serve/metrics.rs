@@ -37,7 +37,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use tokio::task::JoinHandle;
 
 use super::ServeError;
-use crate::output::{Body, NoneReason};
+use kairos_core::output::{Body, NoneReason};
 
 /// Input kinds counted by `kairos_events_total`, `other` last.
 const KINDS: [&str; 7] = [

@@ -59,11 +59,11 @@ use tokio_util::task::TaskTracker;
 pub use clock::Clock;
 pub use mqtt::{parse_broker_url, BrokerAddress, Received};
 
-use crate::catalog::Catalog;
 use crate::config::Config;
-use crate::engine::{Engine, Stamp};
-use crate::offers::LoadError;
-use crate::output::Output;
+use kairos_core::catalog::Catalog;
+use kairos_core::offers::LoadError;
+use kairos_core::output::Output;
+use kairos_core::{Engine, Stamp};
 
 /// How long the edge may keep polling after the last output to get the
 /// publishes and the disconnect out (the broker may be gone).

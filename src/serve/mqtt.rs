@@ -53,7 +53,7 @@ use super::version::{Choice, Failure};
 
 use super::{owntracks, Clock, Counters, ServeError, ToEngine};
 use crate::config::ServeConfig;
-use crate::output::Publish;
+use kairos_core::output::Publish;
 
 /// First pause after a connection error; doubled on each failure in a row.
 const BACKOFF_MIN: Duration = Duration::from_millis(100);

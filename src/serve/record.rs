@@ -15,8 +15,8 @@ use tokio::sync::oneshot;
 
 use super::{mqtt, Clock, ServeError};
 use crate::config::Config;
-use crate::engine::Stamp;
-use crate::input::Kind;
+use kairos_core::input::Kind;
+use kairos_core::Stamp;
 
 /// The input kinds recorded (outputs on the same prefix are left out).
 const INPUT_KINDS: [Kind; 6] = [

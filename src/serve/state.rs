@@ -24,9 +24,9 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use super::Clock;
-use crate::engine::{Engine, Stamp};
-use crate::output::Output;
 use crate::store::{step_durably_with, DeviceStore, StateUrl, Store, StoreError};
+use kairos_core::output::Output;
+use kairos_core::{Engine, Stamp};
 
 /// Counter of inputs that got no answer because the store failed.
 const STATE_FAILURES: &str = "kairos_state_failures_total";

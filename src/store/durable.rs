@@ -6,8 +6,8 @@
 //! decided from the same state only one can record (the other reloads, sees
 //! it, and now stays silent inside the gap).
 
-use crate::engine::{Engine, Stamp};
-use crate::output::Output;
+use kairos_core::output::Output;
+use kairos_core::{Engine, Stamp};
 
 use super::{DeviceStore, SaveOutcome, StoreError};
 

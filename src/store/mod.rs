@@ -23,7 +23,7 @@ use std::future::Future;
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::device::{PersistedDevice, PERSISTED_SCHEMA};
+use kairos_core::device::{PersistedDevice, PERSISTED_SCHEMA};
 
 mod durable;
 mod redb;

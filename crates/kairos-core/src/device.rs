@@ -12,7 +12,6 @@ use chrono::{DateTime, Duration, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::geodesy::LatLon;
-use crate::input::{Change, ContextUpdate};
 
 /// How long a context field holds after it was set.
 pub const CONTEXT_TTL: Duration = Duration::hours(2);
@@ -24,6 +23,28 @@ pub const POSITION_MAX_SKEW: Duration = Duration::minutes(2);
 pub const WORST_ACCURACY_M: f64 = 500.0;
 /// How long a suggestion is kept for the no-repeat and daily-cap rules, at least.
 pub const RECENT: Duration = Duration::hours(24);
+
+/// A change to one context field.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Change<T> {
+    /// Not mentioned: unchanged.
+    Keep,
+    /// `null`: cleared.
+    Clear,
+    /// A new value.
+    Set(T),
+}
+
+/// A validated context update (also what `ask` carries).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ContextUpdate {
+    /// `hungry`
+    pub hungry: Change<bool>,
+    /// `trip`
+    pub trip: Change<Trip>,
+    /// `party`
+    pub party: Change<u32>,
+}
 
 /// Languages kairos writes messages in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

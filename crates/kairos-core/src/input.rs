@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveTime, Utc};
 use serde_json::{Map, Value};
 
-use crate::device::{Lang, Profile, QuietHours, TagPattern, Trip};
+use crate::device::{Change, ContextUpdate, Lang, Profile, QuietHours, TagPattern, Trip};
 use crate::geodesy::LatLon;
 
 /// Error codes of SPEC's `error` topic.
@@ -160,28 +160,6 @@ pub struct PositionReport {
     pub accuracy: Option<f64>,
     /// Device timestamp, when given.
     pub ts: Option<DateTime<Utc>>,
-}
-
-/// A change to one context field.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Change<T> {
-    /// Not mentioned: unchanged.
-    Keep,
-    /// `null`: cleared.
-    Clear,
-    /// A new value.
-    Set(T),
-}
-
-/// A validated context update (also what `ask` carries).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ContextUpdate {
-    /// `hungry`
-    pub hungry: Change<bool>,
-    /// `trip`
-    pub trip: Change<Trip>,
-    /// `party`
-    pub party: Change<u32>,
 }
 
 /// What feedback says.

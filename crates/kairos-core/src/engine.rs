@@ -15,7 +15,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, FixedOffset, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 use crate::catalog::Catalog;
 use crate::config::EngineConfig;
@@ -25,38 +25,11 @@ use crate::feedback::apply_feedback;
 use crate::input::{parse_event, route, ErrorCode, Event, InputError, Kind, PositionReport, Route};
 use crate::offers::zone::timezone_at;
 use crate::output::{Body, ErrorReport, NoSuggestion, NoneReason, Output, Publish};
+use crate::stamp::Stamp;
 use crate::suggestion::build_suggestion;
 
 /// Floor of the gap between two suggestions, whatever the profile says.
 pub const MIN_GAP_FLOOR_MIN: u32 = 10;
-
-/// The time of an event: the instant, and its text as received (echoed in outputs).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stamp {
-    /// The instant.
-    pub time: DateTime<Utc>,
-    /// RFC 3339 text with offset.
-    pub text: String,
-}
-
-impl Stamp {
-    /// Reads RFC 3339 text with an offset.
-    pub fn parse(text: &str) -> Option<Self> {
-        let t: DateTime<FixedOffset> = DateTime::parse_from_rfc3339(text).ok()?;
-        Some(Self {
-            time: t.to_utc(),
-            text: text.to_string(),
-        })
-    }
-
-    /// A stamp for an instant, written in UTC.
-    pub fn from_utc(time: DateTime<Utc>) -> Self {
-        Self {
-            time,
-            text: time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-        }
-    }
-}
 
 /// The engine: the catalog in service and every device's state.
 pub struct Engine {

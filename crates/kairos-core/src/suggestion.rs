@@ -3,9 +3,9 @@
 
 use crate::decide::{reasons, Choice};
 use crate::device::Profile;
-use crate::engine::Stamp;
 use crate::message::message_text;
 use crate::output::{MerchantRef, OfferRef, Suggestion};
+use crate::stamp::Stamp;
 
 /// The payload for `choice`, made to `device_id` at `at`.
 pub fn build_suggestion(
