@@ -576,7 +576,8 @@ fn full_decisions(catalog: &Arc<Catalog>, text: &[u8], sample: &[&Fix]) -> (Deci
         let Ok(event) = kairos::trace::parse_line(&line) else {
             continue;
         };
-        engine.step(&event.topic, &event.payload, &event.at);
+        let input = engine.read(&event.topic, &event.payload);
+        engine.step(&input, &event.at);
         if event.topic != next.topic
             || event.at != next.at
             || *event.payload != *next.payload.as_bytes()

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
-use kairos::serve::{BrokerChoice, OfferSource, ServeOptions};
+use kairos::config::Overrides;
+use kairos::serve::{OfferSource, ServeOptions};
+use kairos::store::StateUrl;
 use kairos::{Catalog, Config, Engine};
 
 /// kairos: at most one suggestion, only when it truly fits.
@@ -127,9 +129,9 @@ enum Command {
         /// Same seed, same files.
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Real merchant sets: .osm.pbf extracts or offer files (repeatable)
-        /// [default: ../shared/data/osm/*.osm.pbf].
-        #[arg(long, num_args = 1..)]
+        /// Real merchant sets: .osm.pbf extracts, offer files, or folders of
+        /// them (repeatable), e.g. the OpenStreetMap extracts of a few cities.
+        #[arg(long, required = true, num_args = 1..)]
         from: Vec<PathBuf>,
     },
 }
@@ -191,18 +193,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             share_group,
         } => {
             init_logging("info,rumqttd=off");
-            let mut config = load_config(config.as_deref())?;
-            serve_state(&mut config, state, share_group)?;
-            if let Some(listen) = listen {
-                config.serve.listen = listen;
-            }
-            if let Some(metrics) = metrics {
-                config.serve.metrics = metrics.to_string();
-            }
-            let mut options = ServeOptions::new(config, OfferSource::Paths(offers));
-            if let Some(url) = broker {
-                options.broker = BrokerChoice::External(url);
-            }
+            let overrides = Overrides {
+                listen,
+                broker,
+                metrics,
+                state,
+                share_group,
+                default_state_file: Some(kairos::store::default_state_path()?),
+            };
+            let config = Config::load_with(config.as_deref(), &overrides)?;
+            warn_about_unshared_state(&config);
+            let options = ServeOptions::new(config, OfferSource::Paths(offers));
             runtime()?.block_on(kairos::serve::serve(
                 options,
                 kairos::serve::shutdown_signal(),
@@ -228,7 +229,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 File::create(&out).with_context(|| format!("cannot write {}", out.display()))?;
             let options = kairos::serve::record::RecordOptions {
                 config,
-                broker,
+                broker: broker.parse()?,
                 clock: kairos::serve::Clock::System,
                 ready: None,
             };
@@ -281,11 +282,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             seed,
             from,
         } => {
-            let from = if from.is_empty() {
-                kairos::gen::default_sources(std::path::Path::new("../shared/data/osm"))
-            } else {
-                from
-            };
+            let from = from
+                .into_iter()
+                .flat_map(|path| {
+                    if path.is_dir() {
+                        kairos::gen::default_sources(&path)
+                    } else {
+                        vec![path]
+                    }
+                })
+                .collect();
             let mut options = kairos::gen::GenerateOptions::new(from, merchants, devices, events);
             options.seed = seed;
             let summary = kairos::gen::generate(&options, &out)?;
@@ -337,34 +343,15 @@ fn import(what: ImportCommand) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `--state` and `--share-group` over the config; the default state file when
-/// neither names a store (the library's empty `state` would mean memory only).
-fn serve_state(
-    config: &mut Config,
-    state: Option<String>,
-    share_group: Option<String>,
-) -> anyhow::Result<()> {
-    if let Some(state) = state {
-        config.serve.state = state;
-    }
-    if config.serve.state.is_empty() {
-        let default = kairos::store::default_state_path()?;
-        config.serve.state = default.to_string_lossy().into_owned();
-    }
-    if let Some(group) = share_group {
-        if let Some(why) = kairos::serve::share::invalid_group(&group) {
-            anyhow::bail!("--share-group {group:?}: {why}");
-        }
-        config.serve.share_group = group;
-    }
-    let shared_store = config.serve.state.starts_with("redis://");
-    if !config.serve.share_group.is_empty() && !shared_store {
+/// Several instances with a file store each keep their own device state.
+fn warn_about_unshared_state(config: &Config) {
+    let shared_store = matches!(config.serve.state, Some(StateUrl::Redis(_)));
+    if config.serve.share_group.is_some() && !shared_store {
         eprintln!(
             "kairos: warning: --share-group with a file store: each instance keeps its own device \
 state, so gaps and caps hold per instance only; give every instance the same --state redis://..."
         );
     }
-    Ok(())
 }
 
 /// Loads offers for the engine: unusable features are warnings on stderr.

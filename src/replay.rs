@@ -102,7 +102,8 @@ pub fn replay(
             }
         };
         summary.events += 1;
-        for output in engine.step(&event.topic, &event.payload, &event.at) {
+        let input = engine.read(&event.topic, &event.payload);
+        for output in engine.step(&input, &event.at) {
             match output {
                 Output::Publish(publish) => {
                     summary.published += 1;

@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::{broker, mqtt, serve, BrokerChoice, Clock, OfferSource, ServeError, ServeOptions};
-use crate::config::Config;
+use crate::config::{BrokerAddress, Config};
 use crate::trace::parse_line;
 use kairos_core::catalog::Catalog;
 use kairos_core::offers::Loader;
@@ -96,7 +96,7 @@ pub async fn demo(listen: Option<SocketAddr>, out: &mut impl Write) -> Result<us
     );
 
     // The car: publishes the drive, listens for its suggestions.
-    let address = mqtt::BrokerAddress {
+    let address = BrokerAddress {
         host: listen.ip().to_string(),
         port: listen.port(),
         tls: false,

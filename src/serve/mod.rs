@@ -23,8 +23,7 @@
 //! - [`owntracks`]: OwnTracks locations read as positions (`serve.owntracks`).
 //! - [`tls`]: the rustls configuration for `mqtts://` brokers.
 //! - [`metrics`]: the Prometheus endpoint (`--metrics`) and what it counts.
-//! - [`state`]: where device state lives (`--state`) and how the engine task
-//!   steps through the store.
+//! - [`purge`]: the state store purged of expired history, off the engine task.
 //! - [`share`]: shared subscriptions for several instances (`--share-group`).
 //!
 //! Shutdown is a future passed in: when it completes, intake stops (the edge
@@ -39,9 +38,9 @@ pub mod metrics;
 pub mod mqtt;
 pub mod offers;
 pub mod owntracks;
+pub mod purge;
 pub mod record;
 pub mod share;
-pub mod state;
 pub mod tls;
 mod version;
 
@@ -57,9 +56,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use clock::Clock;
-pub use mqtt::{parse_broker_url, BrokerAddress, Received};
+pub use mqtt::Received;
 
-use crate::config::Config;
+use crate::config::{BrokerAddress, Config};
+use crate::store::{DeviceState, Stepped};
 use kairos_core::catalog::Catalog;
 use kairos_core::offers::LoadError;
 use kairos_core::output::Output;
@@ -87,13 +87,8 @@ pub enum ServeError {
         detail: String,
     },
     /// The broker URL cannot be used.
-    #[error("broker {url:?}: {detail}")]
-    BrokerUrl {
-        /// The URL as given.
-        url: String,
-        /// Why.
-        detail: String,
-    },
+    #[error(transparent)]
+    BrokerUrl(#[from] crate::config::BadBrokerUrl),
     /// The TLS settings cannot be used (certificate files, key).
     #[error("TLS: {0}")]
     Tls(String),
@@ -122,8 +117,8 @@ pub enum ServeError {
 pub enum BrokerChoice {
     /// Start the embedded broker on this address (port 0: any free port).
     Embedded(SocketAddr),
-    /// Connect to an existing broker, `mqtt://host:port`.
-    External(String),
+    /// Connect to an existing broker.
+    External(BrokerAddress),
 }
 
 /// Where the offers come from.
@@ -153,10 +148,9 @@ impl ServeOptions {
     /// Options from a configuration: its broker (embedded on `serve.listen`
     /// when `serve.broker` is empty), the system clock.
     pub fn new(config: Config, offers: OfferSource) -> Self {
-        let broker = if config.serve.broker.is_empty() {
-            BrokerChoice::Embedded(config.serve.listen)
-        } else {
-            BrokerChoice::External(config.serve.broker.clone())
+        let broker = match &config.serve.broker {
+            None => BrokerChoice::Embedded(config.serve.listen),
+            Some(address) => BrokerChoice::External(address.clone()),
         };
         Self {
             config,
@@ -234,7 +228,7 @@ pub async fn broker_address(
     config: &Config,
 ) -> Result<BrokerAddress, ServeError> {
     match choice {
-        BrokerChoice::External(url) => parse_broker_url(url),
+        BrokerChoice::External(address) => Ok(address.clone()),
         BrokerChoice::Embedded(listen) => {
             let addr = broker::start(*listen, config.serve.max_packet_bytes)?;
             broker::wait_listening(addr).await?;
@@ -262,13 +256,8 @@ pub async fn serve(
     // The broker first: a taken port is the most common mistake, and its
     // one-line answer should not wait for (or follow) the offers' warnings.
     let address = broker_address(&broker, &config).await?;
-    let _exporter = match config.serve.metrics.as_str() {
-        "" => None,
-        addr => Some(metrics::start(addr.parse().map_err(|_| {
-            ServeError::Other(format!("serve.metrics {addr:?} is not HOST:PORT"))
-        })?)?),
-    };
-    let state = state::DeviceState::open(&config.serve.state).await?;
+    let _exporter = config.serve.metrics.map(metrics::start).transpose()?;
+    let state = DeviceState::open(config.serve.state.as_ref()).await?;
     let catalog = match &offers {
         OfferSource::Loaded(catalog) => catalog.clone(),
         OfferSource::Paths(paths) => {
@@ -281,7 +270,8 @@ pub async fn serve(
     };
     tracing::info!(merchants = catalog.len(), "offers loaded");
     tracing::info!(broker = %address, "connecting");
-    let client_id = share::client_id(&config.serve.client_id, &config.serve.share_group);
+    let share_group = config.serve.share_group.as_ref();
+    let client_id = share::client_id(&config.serve.client_id, share_group);
     // MQTT 5 to an external broker that offers it; the embedded rumqttd's
     // MQTT 5 is incomplete.
     let external = matches!(broker, BrokerChoice::External(_));
@@ -292,7 +282,7 @@ pub async fn serve(
     let (refused, is_refused) = oneshot::channel();
     let intake = CancellationToken::new();
     let stop = CancellationToken::new();
-    let capacity = config.serve.channel_capacity;
+    let capacity = config.serve.channel_capacity.get();
     // A batch holds at least one input, so `capacity` batches never bind
     // before `capacity` inputs do (the bound the edge enforces); the few more
     // places are for offer reloads, which share the channel.
@@ -310,9 +300,10 @@ pub async fn serve(
                         .owntracks
                         .then(|| owntracks::FILTER.to_string()),
                 )
-                .map(|f| share::filter(&config.serve.share_group, &f))
+                .map(|f| share::filter(share_group, &f))
                 .collect(),
             prefix: config.engine.prefix.clone(),
+            max_payload_bytes: config.engine.max_payload_bytes,
             clock: clock.clone(),
             counters: counters.clone(),
             intake: intake.clone(),
@@ -325,16 +316,16 @@ pub async fn serve(
     if let OfferSource::Paths(paths) = offers {
         tracker.spawn(offers::watch(
             paths,
-            Duration::from_millis(config.serve.offers_poll_ms),
+            config.serve.offers_poll,
             to_engine.clone(),
             intake.clone(),
         ));
     }
     drop(to_engine);
     if let Some(store) = state.store() {
-        tracker.spawn(state::purge_periodically(
+        tracker.spawn(purge::purge_periodically(
             store.clone(),
-            Duration::from_secs(config.serve.purge_every_s),
+            config.serve.purge_every,
             config.engine.history_days,
             clock.clone(),
             intake.clone(),
@@ -349,7 +340,7 @@ pub async fn serve(
             client,
             stop: stop.clone(),
         },
-        Duration::from_secs(config.serve.sweep_every_s),
+        config.serve.sweep_every,
         clock,
         counters.clone(),
     ));
@@ -402,7 +393,7 @@ const ENGINE_BATCH: usize = 32;
 /// everything queued before it.
 async fn run_engine(
     mut engine: Engine,
-    state: state::DeviceState,
+    state: DeviceState,
     mut inbox: mpsc::Receiver<ToEngine>,
     outlet: Outlet,
     sweep_every: Duration,
@@ -458,7 +449,7 @@ struct Outlet {
 /// Steps one input and publishes what it produced.
 async fn step_one(
     engine: &mut Engine,
-    state: &state::DeviceState,
+    state: &DeviceState,
     outlet: &Outlet,
     counters: &Counters,
     received: Received,
@@ -467,13 +458,11 @@ async fn step_one(
     let at = Stamp::from_utc(received.at);
     // On a store error nothing is published (fail closed); the failure is
     // logged and counted in `state`.
-    let (produced, took) = state
-        .step(engine, &received.topic, &received.payload, &at)
-        .await;
-    let produced = produced.unwrap_or_default();
+    let Stepped { outputs, decided } = state.step(engine, &received.input, &at).await;
+    let produced = outputs.unwrap_or_default();
     counters
         .metrics
-        .stepped(&received.topic, took, engine.device_count());
+        .stepped(received.input.kind(), decided, engine.device_count());
     for output in produced {
         match output {
             Output::Publish(publish) => {

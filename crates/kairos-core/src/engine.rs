@@ -1,11 +1,11 @@
-//! The decision core: `Engine::step(topic, payload, at) -> outputs`.
+//! The decision core: `Engine::step(input, at) -> outputs`.
 //!
 //! Pure and deterministic: no clock, no IO, no randomness. The time of an event
 //! is given by the caller (the trace's `at` in replay, the receive time in
 //! serve), so both run exactly the same code.
 //!
 //! A few hooks let an edge keep device state in a store around `step`
-//! without the core doing any IO: [`Engine::device_of`] names the device an
+//! without the core doing any IO: [`Input::device`] names the device an
 //! input touches, [`Engine::import_device`] loads its persisted state before
 //! the step, [`Engine::export_device`] reads it back after, and
 //! [`Engine::forget_device`] / [`Engine::evict_settled`] drop it from memory.
@@ -22,7 +22,7 @@ use crate::config::EngineConfig;
 use crate::decide::{best_offer, HoursCache};
 use crate::device::{Device, PersistedDevice, Position, Profile, SuggestionRecord, RECENT};
 use crate::feedback::apply_feedback;
-use crate::input::{parse_event, route, ErrorCode, Event, InputError, Kind, PositionReport, Route};
+use crate::input::{read, ErrorCode, Event, Input, InputError, Kind, PositionReport};
 use crate::offers::zone::timezone_at;
 use crate::output::{Body, ErrorReport, NoSuggestion, NoneReason, Output, Publish};
 use crate::stamp::Stamp;
@@ -72,14 +72,15 @@ impl Engine {
         self.devices.get(id)
     }
 
-    /// The device whose persisted state `step` would read or change for an
-    /// input on `topic`: the `{device}` of a valid input topic, else `None`
-    /// (outputs, invalid topics and unknown kinds touch no persisted state).
-    pub fn device_of<'t>(&self, topic: &'t str) -> Option<&'t str> {
-        match route(&self.config.prefix, topic) {
-            Route::Input(device, _) => Some(device),
-            Route::UnknownKind(_) | Route::Output | Route::Invalid(_) => None,
-        }
+    /// Reads one message once, with this engine's prefix and size limit (see
+    /// [`input::read`](crate::input::read)).
+    pub fn read(&self, topic: &str, payload: &[u8]) -> Input {
+        read(
+            &self.config.prefix,
+            topic,
+            payload,
+            self.config.max_payload_bytes,
+        )
     }
 
     /// The persisted part of a device's state (all but its position and rate
@@ -126,15 +127,16 @@ impl Engine {
         });
     }
 
-    /// Handles one input message received at `at`; returns what to publish.
-    pub fn step(&mut self, topic: &str, payload: &[u8], at: &Stamp) -> Vec<Output> {
-        let (device_id, kind) = match route(&self.config.prefix, topic) {
-            Route::Input(device, kind) => (device, Some(kind)),
-            Route::UnknownKind(device) => (device, None),
-            Route::Output => return Vec::new(),
-            Route::Invalid(reason) => {
+    /// Handles one input received at `at`; returns what to publish.
+    pub fn step(&mut self, input: &Input, at: &Stamp) -> Vec<Output> {
+        let (device_id, topic) = match input {
+            Input::Event { device, topic, .. } | Input::Malformed { device, topic, .. } => {
+                (device.as_str(), topic.as_str())
+            }
+            Input::Output { .. } => return Vec::new(),
+            Input::Invalid { topic, reason } => {
                 return vec![Output::Dropped {
-                    topic: topic.to_string(),
+                    topic: topic.clone(),
                     reason,
                 }]
             }
@@ -167,20 +169,12 @@ impl Engine {
         if device.bucket.tokens() >= rate.1 - 1.0 {
             device.bucket_notified(false);
         }
-        let Some(kind) = kind else {
-            let detail = format!(
-                "`{}` is not an input kind",
-                topic.rsplit('/').next().unwrap_or("")
-            );
-            return vec![self.error(
-                device_id,
-                topic,
-                InputError::new(ErrorCode::UnknownKind, detail),
-            )];
-        };
-        let event = match parse_event(kind, payload, self.config.max_payload_bytes) {
-            Ok(event) => event,
-            Err(error) => return vec![self.error(device_id, topic, error)],
+        let event = match input {
+            Input::Event { event, .. } => event.clone(),
+            Input::Malformed { error, .. } => {
+                return vec![self.error(device_id, topic, error.clone())]
+            }
+            Input::Output { .. } | Input::Invalid { .. } => return Vec::new(),
         };
         let outputs = self.apply(device_id, topic, event, at);
         if let Some(device) = self.devices.get_mut(device_id) {
