@@ -58,6 +58,7 @@ pub mod message;
 pub mod offers;
 pub mod output;
 pub mod replay;
+pub mod roads;
 pub mod rules;
 pub mod serve;
 pub mod store;
