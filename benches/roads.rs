@@ -54,7 +54,8 @@ fn main() {
         .find(|a| !a.starts_with('-'))
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/osm/munchen-2020.osm.pbf")
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../shared/data/osm/munchen-2020.osm.pbf")
         });
     if !pbf.exists() {
         eprintln!("skipped: {} is absent", pbf.display());
@@ -106,7 +107,10 @@ fn main() {
         let [a, b] = net.segment_nodes(s);
         let (pa, pb) = (net.node_location(a), net.node_location(b));
         let t = rng.unit();
-        let on = LatLon::new(pa.lat + t * (pb.lat - pa.lat), pa.lon + t * (pb.lon - pa.lon));
+        let on = LatLon::new(
+            pa.lat + t * (pb.lat - pa.lat),
+            pa.lon + t * (pb.lon - pa.lon),
+        );
         let at = destination(on, rng.unit() * 360.0, rng.unit() * 100.0);
         let start = Instant::now();
         let access = net.access_point(at);
@@ -127,9 +131,15 @@ fn main() {
         if !net.may_drive(h) {
             continue;
         }
-        let (pa, pb) = (net.node_location(net.tail(h)), net.node_location(net.head(h)));
+        let (pa, pb) = (
+            net.node_location(net.tail(h)),
+            net.node_location(net.head(h)),
+        );
         let t = rng.unit();
-        let at = LatLon::new(pa.lat + t * (pb.lat - pa.lat), pa.lon + t * (pb.lon - pa.lon));
+        let at = LatLon::new(
+            pa.lat + t * (pb.lat - pa.lat),
+            pa.lon + t * (pb.lon - pa.lon),
+        );
         let heading = kairos::geodesy::bearing_deg(pa, pb) + (rng.unit() - 0.5) * 20.0;
         let at = destination(at, heading + 90.0, (rng.unit() - 0.5) * 10.0);
         let speed = 5.0 + rng.unit() * 20.0;
@@ -190,10 +200,16 @@ fn main() {
         stop_us.push(start.elapsed().as_secs_f64() * 1e6);
     }
     percentiles("match a position", "µs", &mut match_us);
-    println!("search: {queries} queries, {asked} targets asked, {found} found by road within reach");
+    println!(
+        "search: {queries} queries, {asked} targets asked, {found} found by road within reach"
+    );
     percentiles("  per query, every target", "µs", &mut query_us);
     percentiles("  per target", "µs", &mut target_us);
     percentiles("  half-edges settled per query", "", &mut settled);
     percentiles("  per query, stopping early", "µs", &mut stop_us);
-    percentiles("  half-edges settled, stopping early", "", &mut stop_settled);
+    percentiles(
+        "  half-edges settled, stopping early",
+        "",
+        &mut stop_settled,
+    );
 }

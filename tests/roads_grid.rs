@@ -4,7 +4,7 @@
 //! rule change the walk in ways a test can predict.
 
 use kairos::geodesy::{destination, LatLon};
-use kairos::roads::{RoadBuilder, RoadNetwork, RoadSide, MatchState, SearchScratch};
+use kairos::roads::{MatchState, RoadBuilder, RoadNetwork, RoadSide, SearchScratch};
 use proptest::prelude::*;
 
 const BLOCK_M: f64 = 100.0;
@@ -63,7 +63,13 @@ fn grid(n: usize, rows: Rows) -> RoadNetwork {
 
 /// Matches a car `along` metres east of (row, col) heading east (or west of
 /// it heading west when `west`), on the road.
-fn car(net: &RoadNetwork, row: usize, col: usize, along: f64, heading: f64) -> kairos::roads::RoadMatch {
+fn car(
+    net: &RoadNetwork,
+    row: usize,
+    col: usize,
+    along: f64,
+    heading: f64,
+) -> kairos::roads::RoadMatch {
     let at = destination(node_at(row, col), heading, along);
     let mut state = MatchState::default();
     net.match_position(at, Some(heading), 10.0, &mut state)
@@ -144,7 +150,11 @@ fn a_t_junction_within_four_seconds_still_lets_the_path_turn() {
     let net = b.build().0;
     let start = car(&net, 0, 1, 90.0, 0.0);
     let target = net
-        .access_point(destination(destination(node_at(1, 1), 90.0, 30.0), 0.0, 5.0))
+        .access_point(destination(
+            destination(node_at(1, 1), 90.0, 30.0),
+            0.0,
+            5.0,
+        ))
         .unwrap();
     let mut scratch = SearchScratch::new();
     let mut search = net.search_from(&start, 20.0, 15_000.0, &mut scratch);

@@ -211,7 +211,10 @@ mod tests {
         bytes[8] = 2;
         std::fs::write(&out, &bytes).unwrap();
         let err = load_roads(&out).err().unwrap().to_string();
-        assert!(err.contains("version 2") && err.contains("reads version 1"), "{err}");
+        assert!(
+            err.contains("version 2") && err.contains("reads version 1"),
+            "{err}"
+        );
         std::fs::write(&out, &good[..good.len() - 3]).unwrap();
         let err = load_roads(&out).err().unwrap().to_string();
         assert!(err.contains("damaged"), "{err}");

@@ -62,7 +62,11 @@ impl RoadBuilder {
     /// The ids of the nodes the kept ways need, sorted, without duplicates
     /// (for a reader that keeps only those).
     pub fn needed_nodes(&self) -> Vec<i64> {
-        let mut ids: Vec<i64> = self.ways.iter().flat_map(|w| w.refs.iter().copied()).collect();
+        let mut ids: Vec<i64> = self
+            .ways
+            .iter()
+            .flat_map(|w| w.refs.iter().copied())
+            .collect();
         ids.sort_unstable();
         ids.dedup();
         ids

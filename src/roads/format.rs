@@ -79,15 +79,24 @@ pub fn encode(network: &RoadNetwork, report: &RoadsReport) -> Vec<u8> {
         out.extend_from_slice(&(count as u64).to_le_bytes());
     }
     let put = |out: &mut Vec<u8>, bytes: &[u8]| out.extend_from_slice(bytes);
-    network.lat.iter().for_each(|x| put(&mut out, &x.to_le_bytes()));
-    network.lon.iter().for_each(|x| put(&mut out, &x.to_le_bytes()));
+    network
+        .lat
+        .iter()
+        .for_each(|x| put(&mut out, &x.to_le_bytes()));
+    network
+        .lon
+        .iter()
+        .for_each(|x| put(&mut out, &x.to_le_bytes()));
     for end in 0..2 {
         network
             .seg_nodes
             .iter()
             .for_each(|s| put(&mut out, &s[end].to_le_bytes()));
     }
-    network.seg_way.iter().for_each(|x| put(&mut out, &x.to_le_bytes()));
+    network
+        .seg_way
+        .iter()
+        .for_each(|x| put(&mut out, &x.to_le_bytes()));
     put(&mut out, &network.seg_flags);
     network.way_class.iter().for_each(|c| out.push(*c as u8));
     network.way_service.iter().for_each(|c| out.push(*c as u8));
@@ -181,7 +190,10 @@ pub fn decode(bytes: &[u8]) -> Result<(RoadNetwork, RoadsReport), FormatError> {
         return Err(damaged("a node out of range"));
     }
     let seg_nodes: Vec<[u32; 2]> = first.into_iter().zip(second).map(|(a, b)| [a, b]).collect();
-    if seg_nodes.iter().any(|s| s[0] as usize >= n || s[1] as usize >= n) {
+    if seg_nodes
+        .iter()
+        .any(|s| s[0] as usize >= n || s[1] as usize >= n)
+    {
         return Err(damaged("a segment names a node that does not exist"));
     }
     if seg_way.iter().any(|&x| x as usize >= w) {

@@ -216,7 +216,11 @@ impl RoadNetwork {
     /// True when the half-edge may be driven (not a one-way against it).
     #[inline]
     pub fn may_drive(&self, half_edge: u32) -> bool {
-        let flag = if half_edge & 1 == 0 { FORWARD } else { BACKWARD };
+        let flag = if half_edge & 1 == 0 {
+            FORWARD
+        } else {
+            BACKWARD
+        };
         self.seg_flags[(half_edge >> 1) as usize] & flag != 0
     }
 
@@ -333,7 +337,10 @@ pub(crate) fn bearing_at(from: [f64; 3], to: [f64; 3]) -> f64 {
     };
     let north = cross(from, east);
     let d = [to[0] - from[0], to[1] - from[1], to[2] - from[2]];
-    dot(d, east).atan2(dot(d, north)).to_degrees().rem_euclid(360.0)
+    dot(d, east)
+        .atan2(dot(d, north))
+        .to_degrees()
+        .rem_euclid(360.0)
 }
 
 #[cfg(test)]

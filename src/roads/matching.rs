@@ -10,7 +10,10 @@
 //! `score = distance (m) + 0.2 m per degree off the heading − 10 m if on the road of the previous match`
 //!
 //! "The road of the previous match" is the OSM way of the previous matched
-//! segment. The 10 m bonus is the hysteresis: a fix that wanders up to 10 m
+//! segment, and the road ahead of it: what a driver on the previous match
+//! reaches within 200 m going forward, through shape nodes, and at junctions
+//! by the exit that stays on the road (SPEC "The turn"), whatever the OSM ways
+//! (ways are often split at junctions; the road goes on). The 10 m bonus is the hysteresis: a fix that wanders up to 10 m
 //! nearer a parallel or crossing road does not jump to it; a truly different
 //! road wins as soon as it is clearly nearer. The angle term (at most 9 m)
 //! separates a road from the one it crosses or forks from. The previous match
@@ -41,6 +44,10 @@ pub const ANGLE_WEIGHT_M_PER_DEG: f64 = 0.2;
 pub const HYSTERESIS_M: f64 = 10.0;
 /// Moving fixes in a row that match nothing before the previous match is forgotten.
 pub const MAX_MISSES: u8 = 3;
+/// How far ahead of the previous match the road it was on is favoured, metres.
+pub const ROAD_AHEAD_M: f64 = 200.0;
+/// At most this many segments of the road ahead are favoured.
+pub const ROAD_AHEAD_SEGMENTS: usize = 24;
 /// A merchant farther than this from every road (metres) has no access point.
 pub const ACCESS_RADIUS_M: f64 = 200.0;
 
@@ -77,7 +84,7 @@ impl RoadMatch {
 /// What matching remembers between a device's positions (kept by the caller).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MatchState {
-    /// The previous match's segment and way.
+    /// The previous match's half-edge and way.
     last: Option<(u32, u32)>,
     /// Moving fixes in a row that matched nothing.
     misses: u8,
@@ -86,7 +93,7 @@ pub struct MatchState {
 impl MatchState {
     /// The segment of the previous match, if remembered.
     pub fn last_segment(&self) -> Option<u32> {
-        self.last.map(|(s, _)| s)
+        self.last.map(|(h, _)| h >> 1)
     }
 }
 
@@ -146,6 +153,10 @@ impl RoadNetwork {
         let wanted = heading_vector(location, heading);
         let min_cos = MATCH_HALF_ANGLE_DEG.to_radians().cos();
         let mut best: Option<(f64, RoadMatch, u32)> = None;
+        let mut ahead = [u32::MAX; ROAD_AHEAD_SEGMENTS];
+        if let Some((h, _)) = state.last {
+            self.road_ahead(h, &mut ahead);
+        }
         for segment in self.index.near(p, MATCH_RADIUS_M) {
             let [a, b] = self.seg_nodes[segment as usize];
             let (va, vb) = (self.node_vector(a), self.node_vector(b));
@@ -169,7 +180,8 @@ impl RoadNetwork {
                     continue;
                 }
                 let angle = cos.clamp(-1.0, 1.0).acos().to_degrees();
-                let favoured = state.last.is_some_and(|(_, w)| w == way);
+                let favoured =
+                    state.last.is_some_and(|(_, w)| w == way) || ahead.contains(&segment);
                 let score = proj.distance_m + ANGLE_WEIGHT_M_PER_DEG * angle
                     - if favoured { HYSTERESIS_M } else { 0.0 };
                 let t = if dir == 0 { proj.t } else { 1.0 - proj.t };
@@ -189,7 +201,7 @@ impl RoadNetwork {
         match best {
             Some((_, matched, way)) => {
                 *state = MatchState {
-                    last: Some((matched.segment(), way)),
+                    last: Some((matched.half_edge, way)),
                     misses: 0,
                 };
                 Some(matched)
@@ -204,6 +216,37 @@ impl RoadNetwork {
         }
     }
 
+    /// The segments of the road ahead of half-edge `from` (itself first),
+    /// within [`ROAD_AHEAD_M`] or [`ROAD_AHEAD_SEGMENTS`]; the rest of `out`
+    /// is left as it is.
+    fn road_ahead(&self, from: u32, out: &mut [u32; ROAD_AHEAD_SEGMENTS]) {
+        let mut exits = Vec::new();
+        let mut h = from;
+        let mut walked = 0.0;
+        for slot in out.iter_mut() {
+            *slot = h >> 1;
+            walked += f64::from(self.len_m(h));
+            if walked > ROAD_AHEAD_M {
+                break;
+            }
+            let node = self.head(h);
+            let back = self.tail(h);
+            let next = if self.is_junction(node) {
+                self.exits(h, &mut exits);
+                self.stay_on_road(h, &exits)
+            } else {
+                self.leaving(node)
+                    .iter()
+                    .copied()
+                    .find(|&g| self.may_drive(g) && self.head(g) != back)
+            };
+            match next {
+                Some(g) => h = g,
+                None => break,
+            }
+        }
+    }
+
     /// A merchant's access point: its projection on the nearest drivable
     /// segment within 200 m, motorways and their links excepted.
     pub fn access_point(&self, location: LatLon) -> Option<AccessPoint> {
@@ -213,8 +256,7 @@ impl RoadNetwork {
         let p = location.unit_vector();
         let mut best: Option<(f64, AccessPoint)> = None;
         for (segment, lower_bound) in self.index.nearest(p) {
-            if lower_bound > ACCESS_RADIUS_M
-                || best.as_ref().is_some_and(|(d, _)| lower_bound > *d)
+            if lower_bound > ACCESS_RADIUS_M || best.as_ref().is_some_and(|(d, _)| lower_bound > *d)
             {
                 break;
             }

@@ -37,7 +37,7 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 use super::graph::{arc_m, RoadNetwork};
-use super::matching::{AccessPoint, RoadMatch, MATCH_RADIUS_M, ACCESS_RADIUS_M};
+use super::matching::{AccessPoint, RoadMatch, ACCESS_RADIUS_M, MATCH_RADIUS_M};
 use super::turn::{Exit, RoadSide, Turn};
 
 /// Seconds of travel within which a junction is too near to turn at.
@@ -206,7 +206,13 @@ impl RoadNetwork {
     /// The half-edges a path may take on from `incoming` at its head; with
     /// `restricted` (a junction nearer than the 4 s rule allows to turn), only
     /// the exit that stays on the road when there is one.
-    fn successors(&self, incoming: u32, restricted: bool, exits: &mut Vec<Exit>, out: &mut Vec<u32>) {
+    fn successors(
+        &self,
+        incoming: u32,
+        restricted: bool,
+        exits: &mut Vec<Exit>,
+        out: &mut Vec<u32>,
+    ) {
         out.clear();
         let node = self.head(incoming);
         let back = self.tail(incoming);
@@ -305,7 +311,13 @@ impl RoadSearch<'_, '_> {
             for &(h, t) in &targets {
                 if state.half_edge == h && t >= state.from_m {
                     let cost = state.cost + part(t) - part(state.from_m);
-                    consider(&mut best, cost, state.dist + t - state.from_m, End::Tree(i as u32), h);
+                    consider(
+                        &mut best,
+                        cost,
+                        state.dist + t - state.from_m,
+                        End::Tree(i as u32),
+                        h,
+                    );
                 }
             }
         }

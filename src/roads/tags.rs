@@ -307,7 +307,14 @@ mod tests {
             assert_eq!(k.class, class);
             assert!(notes.is_empty());
         }
-        for other in ["footway", "cycleway", "path", "track", "pedestrian", "steps"] {
+        for other in [
+            "footway",
+            "cycleway",
+            "path",
+            "track",
+            "pedestrian",
+            "steps",
+        ] {
             assert_eq!(kind(&[("highway", other)]), Err(Note::NotDrivable));
         }
         assert_eq!(kind(&[("name", "x")]), Err(Note::NotDrivable));
@@ -358,7 +365,9 @@ mod tests {
         assert!((mph - 48.28).abs() < 0.01, "{mph}");
         assert_eq!(speed(&[("highway", "trunk_link")]), 100.0);
         assert_eq!(speed(&[("highway", "living_street")]), 10.0);
-        for bad in ["DE:urban", "none", "walk", "50;30", "-5", "0", "", "50 km/h"] {
+        for bad in [
+            "DE:urban", "none", "walk", "50;30", "-5", "0", "", "50 km/h",
+        ] {
             let (k, notes) = kind(&[("highway", "secondary"), ("maxspeed", bad)]).unwrap();
             assert_eq!(k.speed_kmh, 60.0, "{bad}");
             assert_eq!(notes, vec![Note::MaxspeedDefault], "{bad}");

@@ -182,7 +182,9 @@ impl RoadNetwork {
                 let off = |e: &Exit| (e.angle.abs() * 100.0).round();
                 off(x)
                     .total_cmp(&off(y))
-                    .then_with(|| (self.way(x.half_edge) != way).cmp(&(self.way(y.half_edge) != way)))
+                    .then_with(|| {
+                        (self.way(x.half_edge) != way).cmp(&(self.way(y.half_edge) != way))
+                    })
                     .then_with(|| (x.angle < 0.0).cmp(&(y.angle < 0.0)))
                     .then_with(|| x.half_edge.cmp(&y.half_edge))
             })
