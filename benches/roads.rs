@@ -238,13 +238,28 @@ fn grid_city() {
         }
     }
     for i in 0..n {
-        let class = if i % 10 == 0 { "secondary" } else { "residential" };
-        b.add_way(1_000_000 + i, [("highway", class)], (0..n).map(|c| i * n + c));
-        b.add_way(2_000_000 + i, [("highway", class)], (0..n).map(|r| r * n + i));
+        let class = if i % 10 == 0 {
+            "secondary"
+        } else {
+            "residential"
+        };
+        b.add_way(
+            1_000_000 + i,
+            [("highway", class)],
+            (0..n).map(|c| i * n + c),
+        );
+        b.add_way(
+            2_000_000 + i,
+            [("highway", class)],
+            (0..n).map(|r| r * n + i),
+        );
     }
     let (net, report) = b.build();
     println!();
-    println!("grid city: built in {:.1} s: {report}", t.elapsed().as_secs_f64());
+    println!(
+        "grid city: built in {:.1} s: {report}",
+        t.elapsed().as_secs_f64()
+    );
     let dir = std::env::temp_dir().join(format!("kairos-roads-grid-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temp dir");
     let file = dir.join("grid.roads");

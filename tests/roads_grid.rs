@@ -283,7 +283,9 @@ fn reference_distance(
     if (sr1, sc1, sr2, sc2) == (tr2, tc2, tr1, tc1) && BLOCK_M - t_along >= s_along {
         best = BLOCK_M - t_along - s_along;
     }
-    let mut dist: HashMap<((usize, usize), (usize, usize)), f64> = HashMap::new();
+    // (node, the node before it) -> metres.
+    type State = ((usize, usize), (usize, usize));
+    let mut dist: HashMap<State, f64> = HashMap::new();
     let mut heap = BinaryHeap::new();
     let first = ((sr2, sc2), (sr1, sc1));
     let d0 = BLOCK_M - s_along;

@@ -105,7 +105,9 @@ fn match_drive(
     mut check: impl FnMut(&Fix, &RoadMatch),
 ) -> Matched {
     let mut out = Matched::default();
-    let mut states: HashMap<&str, (MatchState, Option<(RoadMatch, f64, f64)>)> = HashMap::new();
+    // Per device: the match state, and the last match with its speed and time.
+    type Last = Option<(RoadMatch, f64, f64)>;
+    let mut states: HashMap<&str, (MatchState, Last)> = HashMap::new();
     for fix in fixes {
         if fix.heading.is_none() || fix.speed < 2.0 {
             continue;

@@ -146,7 +146,7 @@ impl RoadNetwork {
         state: &mut MatchState,
     ) -> Option<RoadMatch> {
         let heading = heading_deg.filter(|h| h.is_finite())?;
-        if !(speed_mps >= MATCH_MIN_SPEED) || !location.is_valid() {
+        if speed_mps.is_nan() || speed_mps < MATCH_MIN_SPEED || !location.is_valid() {
             return None;
         }
         let p = location.unit_vector();

@@ -105,7 +105,7 @@ pub(crate) fn counted_side(angle: f64) -> Option<RoadSide> {
 
 /// The side of a turn taken at `angle` (see the module doc).
 pub(crate) fn turn_side(angle: f64) -> RoadSide {
-    if angle >= 0.0 && angle < 180.0 {
+    if (0.0..180.0).contains(&angle) {
         RoadSide::Right
     } else {
         RoadSide::Left
