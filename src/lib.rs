@@ -30,7 +30,7 @@
 
 pub use kairos_core::{
     catalog, decide, device, engine, feedback, geodesy, index, input, message, offers, output,
-    rules, stamp, suggestion, tag_signature,
+    roads, rules, stamp, suggestion, tag_signature,
 };
 pub use kairos_core::{Catalog, Engine, EngineConfig, Stamp};
 

@@ -147,6 +147,15 @@ enum ImportCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// The drivable road network of an OSM extract (.osm.pbf) as kairos's
+    /// compact road file, faster to load with `--roads`.
+    Roads {
+        /// The extract.
+        file: PathBuf,
+        /// The road file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// A trace (JSON Lines, for `replay`) from a GPS log: CSV (id,time,geometry
     /// or lat/lon columns), barefoot JSON or GPX.
     Trace {
@@ -317,6 +326,10 @@ fn import(what: ImportCommand) -> anyhow::Result<ExitCode> {
         ImportCommand::Osm { file, out } => {
             let summary = import::import_merchants(&file, &out)?;
             summary.report(&out.display().to_string(), &mut stderr)?;
+        }
+        ImportCommand::Roads { file, out } => {
+            let report = import::roads::import_roads(&file, &out)?;
+            writeln!(stderr, "{report}; written to {}", out.display())?;
         }
         ImportCommand::Trace {
             file,

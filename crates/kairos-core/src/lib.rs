@@ -24,6 +24,8 @@
 //! - [`suggestion`]: a suggestion payload built from the decision, with its id.
 //! - [`feedback`]: what the person's feedback changes.
 //! - [`output`]: the payloads kairos publishes.
+//! - [`roads`]: the road network: a compact graph, matching, access points,
+//!   the fastest path by road and the turn a driver takes.
 //! - [`engine`]: `Engine::step(input, at) -> outputs`, the one entry point.
 //! - [`config`]: the engine's settings.
 
@@ -41,6 +43,7 @@ pub mod input;
 pub mod message;
 pub mod offers;
 pub mod output;
+pub mod roads;
 pub mod rules;
 pub mod stamp;
 pub mod suggestion;
