@@ -190,10 +190,23 @@ mod tests {
         assert_eq!(file_report, report);
         assert_eq!(from_file.node_count(), from_pbf.node_count());
         assert_eq!(from_file.segment_count(), from_pbf.segment_count());
-        assert_eq!(from_file.lat, from_pbf.lat);
-        assert_eq!(from_file.seg_nodes, from_pbf.seg_nodes);
-        assert_eq!(from_file.seg_len, from_pbf.seg_len);
-        assert_eq!(from_file.way_osm_id, from_pbf.way_osm_id);
+        for node in 0..from_pbf.node_count() as u32 {
+            assert_eq!(from_file.node_location(node), from_pbf.node_location(node));
+        }
+        for segment in 0..from_pbf.segment_count() as u32 {
+            assert_eq!(
+                from_file.segment_nodes(segment),
+                from_pbf.segment_nodes(segment)
+            );
+            assert_eq!(
+                from_file.segment_length_m(segment),
+                from_pbf.segment_length_m(segment)
+            );
+            assert_eq!(
+                from_file.segment_way_id(segment),
+                from_pbf.segment_way_id(segment)
+            );
+        }
         assert!(report.nodes > 1_000, "{report}");
         assert!(report.count("ways not drivable (highway)") > 0, "{report}");
     }
