@@ -19,12 +19,14 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::catalog::Catalog;
 use crate::config::EngineConfig;
-use crate::decide::{best_offer, HoursCache};
+use crate::decide::{best_offer, Scratch, Situation};
 use crate::device::{Device, PersistedDevice, Position, Profile, SuggestionRecord, RECENT};
 use crate::feedback::apply_feedback;
 use crate::input::{read, ErrorCode, Event, Input, InputError, Kind, PositionReport};
 use crate::offers::zone::timezone_at;
 use crate::output::{Body, ErrorReport, NoSuggestion, NoneReason, Output, Publish};
+use crate::roads::{Access, RoadNetwork};
+use crate::rules::Rule;
 use crate::stamp::Stamp;
 use crate::suggestion::build_suggestion;
 
@@ -36,8 +38,11 @@ pub struct Engine {
     config: EngineConfig,
     catalog: Arc<Catalog>,
     devices: HashMap<String, Device>,
-    /// Opening-hours states of the catalog's schedules, remembered (a pure memo).
-    hours: RefCell<HoursCache>,
+    /// The merchants on the road network, when roads are loaded.
+    access: Option<Arc<Access>>,
+    /// What decisions reuse: opening-hours states (a pure memo) and the road
+    /// search's buffers.
+    scratch: RefCell<Scratch>,
 }
 
 impl Engine {
@@ -47,14 +52,33 @@ impl Engine {
             config,
             catalog,
             devices: HashMap::new(),
-            hours: RefCell::default(),
+            access: None,
+            scratch: RefCell::default(),
         }
     }
 
     /// Swaps the catalog in service (device state is kept).
     pub fn set_catalog(&mut self, catalog: Arc<Catalog>) {
         self.catalog = catalog;
-        self.hours.get_mut().clear();
+        self.scratch.get_mut().hours.clear();
+        self.access = self
+            .access
+            .as_ref()
+            .map(|a| Arc::new(Access::new(a.network_arc().clone(), &self.catalog)));
+    }
+
+    /// Swaps the road network in service (`None`: decide in straight lines).
+    /// Devices' road matches are forgotten: they name the old network's roads.
+    pub fn set_roads(&mut self, roads: Option<Arc<RoadNetwork>>) {
+        self.access = roads.map(|network| Arc::new(Access::new(network, &self.catalog)));
+        for device in self.devices.values_mut() {
+            device.road = Default::default();
+        }
+    }
+
+    /// The road network in service, if any.
+    pub fn roads(&self) -> Option<&RoadNetwork> {
+        self.access.as_deref().map(Access::network)
     }
 
     /// The catalog in service.
@@ -199,6 +223,14 @@ impl Engine {
                 if !position.is_accurate() {
                     return Vec::new();
                 }
+                if let Some(access) = &self.access {
+                    device.road.matched = access.network().match_position(
+                        position.location,
+                        position.heading,
+                        position.speed,
+                        &mut device.road.memory,
+                    );
+                }
                 device.position = Some((position, now));
                 device.stale_report_at = None;
                 self.suggest(device_id, at, Trigger::Position)
@@ -261,24 +293,33 @@ impl Engine {
                 Trigger::Position => None,
             };
         }
-        if trigger == Trigger::Position && !self.respect_allows(device, profile, position, now) {
+        if trigger == Trigger::Position && self.respect(device, profile, position, now).is_err() {
             return None;
         }
-        let Some(choice) = best_offer(
-            &self.catalog,
+        let situation = Situation {
+            catalog: &self.catalog,
+            access: self.access.as_deref(),
             device,
             profile,
             position,
+            road_match: device.road.matched,
             now,
-            &mut self.hours.borrow_mut(),
-        ) else {
+        };
+        let Some(choice) = best_offer(&situation, profile, &mut self.scratch.borrow_mut()) else {
             return match trigger {
                 Trigger::Ask => answer(NoneReason::NothingFits),
                 Trigger::Position => None,
             };
         };
-        let moving = choice.side.is_some();
-        let suggestion = build_suggestion(device_id, at, &choice, profile, moving);
+        let moving = crate::rules::travel_frame(position).is_some();
+        let suggestion = build_suggestion(
+            device_id,
+            at,
+            &choice,
+            profile,
+            moving,
+            self.access.is_some(),
+        );
         let record = SuggestionRecord {
             id: suggestion.id.clone(),
             at: now,
@@ -296,18 +337,19 @@ impl Engine {
         }))
     }
 
-    /// Quiet hours, the gap and the daily cap (not applied to `ask`).
-    fn respect_allows(
+    /// Quiet hours, the gap and the daily cap (not applied to `ask`): the
+    /// first that forbids a suggestion now, if any.
+    pub(crate) fn respect(
         &self,
         device: &Device,
         profile: &Profile,
         position: &Position,
         now: DateTime<Utc>,
-    ) -> bool {
+    ) -> Result<(), Rule> {
         if let Some(quiet) = profile.quiet_hours {
             let local = now.with_timezone(&timezone_at(position.location)).time();
             if quiet.contains(local) {
-                return false;
+                return Err(Rule::QuietHours);
             }
         }
         let gap_min = profile
@@ -318,10 +360,23 @@ impl Engine {
             .last_suggestion_at()
             .is_some_and(|last| now - last < Duration::minutes(i64::from(gap_min)))
         {
-            return false;
+            return Err(Rule::Gap);
         }
         let cap = profile.max_per_day.unwrap_or(self.config.max_per_day) as usize;
-        device.suggestions_since(now - RECENT) < cap
+        if device.suggestions_since(now - RECENT) >= cap {
+            return Err(Rule::DailyCap);
+        }
+        Ok(())
+    }
+
+    /// The merchants on the road network, when roads are loaded.
+    pub(crate) fn access(&self) -> Option<&Access> {
+        self.access.as_deref()
+    }
+
+    /// What decisions reuse.
+    pub(crate) fn scratch(&self) -> &RefCell<Scratch> {
+        &self.scratch
     }
 
     fn publish_answer(&self, device_id: &str, at: &Stamp, reason: NoneReason) -> Output {

@@ -27,6 +27,7 @@
 //! - [`roads`]: the road network: a compact graph, matching, access points,
 //!   the fastest path by road and the turn a driver takes.
 //! - [`engine`]: `Engine::step(input, at) -> outputs`, the one entry point.
+//! - [`explain`]: why the decision picks what it picks, candidate by candidate.
 //! - [`config`]: the engine's settings.
 
 #![warn(missing_docs)]
@@ -36,6 +37,7 @@ pub mod config;
 pub mod decide;
 pub mod device;
 pub mod engine;
+pub mod explain;
 pub mod feedback;
 pub mod geodesy;
 pub mod index;

@@ -9,9 +9,11 @@
 //! - [`turn`]: junctions, exit angles and the first turn of a path.
 //! - [`format`]: kairos's own compact road file, as bytes.
 //! - [`report`]: what an import kept and dropped, by reason.
+//! - [`access`]: a catalog's merchants bound to their access points.
 //!
 //! The file reading is an edge: `crate::import::roads`.
 
+pub mod access;
 pub mod build;
 pub mod format;
 pub mod graph;
@@ -22,6 +24,7 @@ mod spatial;
 pub mod tags;
 pub mod turn;
 
+pub use access::Access;
 pub use build::RoadBuilder;
 pub use graph::RoadNetwork;
 pub use matching::{AccessPoint, MatchState, RoadMatch};
