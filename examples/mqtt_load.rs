@@ -134,6 +134,7 @@ fn main() -> anyhow::Result<()> {
                 format!("mqtt://127.0.0.1:{}", broker.port).parse().unwrap(),
             ),
             offers: OfferSource::Loaded(catalog),
+            roads: None,
             clock,
             ready: Some(ready),
         },

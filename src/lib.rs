@@ -16,6 +16,7 @@
 //! - [`trace`]: the JSON Lines trace format.
 //! - [`replay`]: the engine over a trace on a virtual clock.
 //! - [`check`]: offer file validation.
+//! - [`explain`]: `kairos explain`, the decision for one device explained.
 //! - [`serve`]: the engine live over MQTT (embedded rumqttd broker or an
 //!   existing one), plus `demo` and `record`.
 //! - [`store`]: durable device state (everything but positions) in a redb
@@ -36,6 +37,7 @@ pub use kairos_core::{Catalog, Engine, EngineConfig, Stamp};
 
 pub mod check;
 pub mod config;
+pub mod explain;
 pub mod gen;
 pub mod import;
 pub mod replay;

@@ -62,6 +62,11 @@ enum Command {
         /// shared subscriptions ($share/NAME/...); give them one redis:// --state.
         #[arg(long, value_name = "NAME")]
         share_group: Option<String>,
+        /// Road network: an OSM extract (.osm.pbf) or a file of `kairos import
+        /// roads`; reloaded when it changes. Distances, arrival times and turns
+        /// are then by road.
+        #[arg(long, value_name = "FILE")]
+        roads: Option<PathBuf>,
     },
     /// The seed example, live: embedded broker, bundled offers, the demo car
     /// driven over real MQTT; prints each suggestion and exits.
@@ -97,6 +102,38 @@ enum Command {
         /// Write here instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Road network: an OSM extract (.osm.pbf) or a file of `kairos import roads`.
+        #[arg(long, value_name = "FILE")]
+        roads: Option<PathBuf>,
+    },
+    /// Why kairos suggests what it suggests: replays a trace up to a moment,
+    /// then lists the offers nearest the device, each with the first rule
+    /// that rules it out, and the winner with its score.
+    Explain {
+        /// Offer file or folder of .geojson files (repeatable).
+        #[arg(long, required = true, num_args = 1..)]
+        offers: Vec<PathBuf>,
+        /// Trace file (JSON Lines); lines after --at are not applied.
+        #[arg(long)]
+        trace: PathBuf,
+        /// The moment, RFC 3339 with offset (e.g. 2026-07-15T14:00:00+02:00).
+        #[arg(long, value_name = "TIME")]
+        at: String,
+        /// The device to explain.
+        #[arg(long, value_name = "ID")]
+        device: String,
+        /// Road network: an OSM extract (.osm.pbf) or a file of `kairos import roads`.
+        #[arg(long, value_name = "FILE")]
+        roads: Option<PathBuf>,
+        /// How many offers to list, nearest first (the winner is always listed).
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// JSON for programs instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Configuration file (TOML).
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Validate offer files: every problem with its file, feature and reason.
     Check {
@@ -200,6 +237,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             metrics,
             state,
             share_group,
+            roads,
         } => {
             init_logging("info,rumqttd=off");
             let overrides = Overrides {
@@ -212,7 +250,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let config = Config::load_with(config.as_deref(), &overrides)?;
             warn_about_unshared_state(&config);
-            let options = ServeOptions::new(config, OfferSource::Paths(offers));
+            let mut options = ServeOptions::new(config, OfferSource::Paths(offers));
+            options.roads = roads;
             runtime()?.block_on(kairos::serve::serve(
                 options,
                 kairos::serve::shutdown_signal(),
@@ -255,12 +294,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             trace,
             config,
             out,
+            roads,
         } => {
             let config = load_config(config.as_deref())?;
             let catalog = load_catalog(&offers)?;
             let trace = File::open(&trace)
                 .with_context(|| format!("cannot read trace {}", trace.display()))?;
             let mut engine = Engine::new(config.engine, Arc::new(catalog));
+            engine.set_roads(load_roads(roads.as_deref())?);
             let mut sink: Box<dyn Write> = match out {
                 Some(path) => Box::new(
                     File::create(&path)
@@ -279,6 +320,43 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             sink.flush().context("cannot write the output")?;
             if summary.skipped > 0 {
                 eprintln!("kairos: {} trace lines skipped", summary.skipped);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Explain {
+            offers,
+            trace,
+            at,
+            device,
+            roads,
+            limit,
+            json,
+            config,
+        } => {
+            let at = kairos::explain::parse_moment(&at).map_err(anyhow::Error::msg)?;
+            let config = load_config(config.as_deref())?;
+            let catalog = load_catalog(&offers)?;
+            let file = File::open(&trace)
+                .with_context(|| format!("cannot read trace {}", trace.display()))?;
+            let mut engine = Engine::new(config.engine, Arc::new(catalog));
+            engine.set_roads(load_roads(roads.as_deref())?);
+            kairos::explain::replay_until(
+                &mut engine,
+                BufReader::with_capacity(1 << 16, file),
+                at.time,
+                &mut std::io::stderr().lock(),
+            )
+            .context("replay failed")?;
+            let explanation = engine.explain(&device, &at, limit);
+            let mut out = std::io::stdout().lock();
+            if json {
+                serde_json::to_writer_pretty(&mut out, &kairos::explain::to_json(&explanation))?;
+                writeln!(out)?;
+            } else {
+                use std::io::IsTerminal;
+                let colour =
+                    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+                kairos::explain::write_text(&explanation, &mut out, colour)?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -365,6 +443,17 @@ fn warn_about_unshared_state(config: &Config) {
 state, so gaps and caps hold per instance only; give every instance the same --state redis://..."
         );
     }
+}
+
+/// Loads a road network for the engine (`--roads`); what it dropped, and a
+/// summary, on stderr.
+fn load_roads(
+    path: Option<&std::path::Path>,
+) -> anyhow::Result<Option<Arc<kairos::roads::RoadNetwork>>> {
+    let Some(path) = path else { return Ok(None) };
+    let (network, report) = kairos::import::roads::load_roads(path)?;
+    eprintln!("{report}");
+    Ok(Some(Arc::new(network)))
 }
 
 /// Loads offers for the engine: unusable features are warnings on stderr.

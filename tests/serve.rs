@@ -64,6 +64,7 @@ async fn start_serve_with(
         config,
         broker,
         offers: OfferSource::Paths(vec![offers]),
+        roads: None,
         clock,
         ready: Some(ready),
     };

@@ -72,6 +72,7 @@ async fn the_metrics_endpoint_counts_a_drive() {
             config,
             broker: BrokerChoice::Embedded(listen),
             offers: OfferSource::Paths(vec![data("data/demo/offers.geojson")]),
+            roads: None,
             clock,
             ready: Some(ready),
         },

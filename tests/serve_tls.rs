@@ -169,6 +169,7 @@ fn options(broker: &SecureMosquitto, config: Config) -> (ServeOptions, oneshot::
         config,
         broker: BrokerChoice::External(broker.tls_url().parse().unwrap()),
         offers: OfferSource::Paths(vec![data("data/demo/offers.geojson")]),
+        roads: None,
         clock,
         ready: Some(ready),
     };

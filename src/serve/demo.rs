@@ -72,6 +72,7 @@ pub async fn demo(listen: Option<SocketAddr>, out: &mut impl Write) -> Result<us
             config: config.clone(),
             broker: BrokerChoice::Embedded(listen),
             offers: OfferSource::Loaded(Arc::new(catalog)),
+            roads: None,
             clock: clock.clone(),
             ready: Some(ready_tx),
         },

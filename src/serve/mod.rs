@@ -17,6 +17,7 @@
 //! - [`broker`]: the embedded rumqttd, started unless a broker URL is given.
 //! - [`mqtt`]: broker addresses, client options, the edge task.
 //! - [`offers`]: offer files polled and reloaded off the engine task.
+//! - [`roads`]: the road file (`--roads`) polled and reloaded likewise.
 //! - [`clock`]: where receive times come from (system, or the demo's timeline).
 //! - [`demo`]: `kairos demo`, the seed example over real MQTT.
 //! - [`record`]: `kairos record`, inputs written as a trace file.
@@ -40,6 +41,7 @@ pub mod offers;
 pub mod owntracks;
 pub mod purge;
 pub mod record;
+pub mod roads;
 pub mod share;
 pub mod tls;
 mod version;
@@ -138,6 +140,8 @@ pub struct ServeOptions {
     pub broker: BrokerChoice,
     /// The offers.
     pub offers: OfferSource,
+    /// The road network file (`--roads`), reloaded when it changes.
+    pub roads: Option<PathBuf>,
     /// Where receive times come from.
     pub clock: Clock,
     /// Told once the engine is subscribed (tests and the demo wait on it).
@@ -156,6 +160,7 @@ impl ServeOptions {
             config,
             broker,
             offers,
+            roads: None,
             clock: Clock::System,
             ready: None,
         }
@@ -219,6 +224,8 @@ pub(crate) enum ToEngine {
     Inputs(Vec<Received>),
     /// A new offer set to swap in.
     Catalog(Arc<Catalog>),
+    /// A new road network to swap in.
+    Roads(Arc<kairos_core::roads::RoadNetwork>),
 }
 
 /// Resolves the broker to connect to, starting the embedded one if asked
@@ -250,6 +257,7 @@ pub async fn serve(
         config,
         broker,
         offers,
+        roads,
         clock,
         ready,
     } = options;
@@ -269,6 +277,18 @@ pub async fn serve(
         }
     };
     tracing::info!(merchants = catalog.len(), "offers loaded");
+    let network = match &roads {
+        None => None,
+        Some(path) => {
+            let path = path.clone();
+            let loaded = tokio::task::spawn_blocking(move || roads::load(&path))
+                .await
+                .map_err(|e| ServeError::Other(format!("road loading failed: {e}")))?
+                .map_err(|e| ServeError::Other(e.to_string()))?;
+            tracing::info!(nodes = loaded.node_count(), "roads loaded");
+            Some(Arc::new(loaded))
+        }
+    };
     tracing::info!(broker = %address, "connecting");
     let share_group = config.serve.share_group.as_ref();
     let client_id = share::client_id(&config.serve.client_id, share_group);
@@ -321,6 +341,14 @@ pub async fn serve(
             intake.clone(),
         ));
     }
+    if let Some(path) = roads {
+        tracker.spawn(roads::watch(
+            path,
+            config.serve.offers_poll,
+            to_engine.clone(),
+            intake.clone(),
+        ));
+    }
     drop(to_engine);
     if let Some(store) = state.store() {
         tracker.spawn(purge::purge_periodically(
@@ -331,7 +359,8 @@ pub async fn serve(
             intake.clone(),
         ));
     }
-    let engine = Engine::new(config.engine.clone(), catalog);
+    let mut engine = Engine::new(config.engine.clone(), catalog);
+    engine.set_roads(network);
     let engine = tracker.spawn(run_engine(
         engine,
         state,
@@ -421,6 +450,7 @@ async fn run_engine(
                     engine.set_catalog(catalog);
                     counters.metrics.merchants(engine.catalog().len());
                 }
+                ToEngine::Roads(network) => engine.set_roads(Some(network)),
                 ToEngine::Inputs(batch) => {
                     for received in batch {
                         step_one(&mut engine, &state, &outlet, &counters, received).await;

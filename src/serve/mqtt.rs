@@ -833,7 +833,7 @@ mod tests {
                 .into_iter()
                 .map(|r| r.input.topic().to_string())
                 .collect(),
-            ToEngine::Catalog(_) => panic!("a catalog"),
+            ToEngine::Catalog(_) | ToEngine::Roads(_) => panic!("not inputs"),
         }
     }
 

@@ -110,7 +110,8 @@ impl Explanation {
 impl crate::engine::Engine {
     /// Explains the decision for `device_id` as if its last good position
     /// arrived again at `at`: the `limit` offers nearest in a straight line,
-    /// each with its verdict.
+    /// each with its verdict. A suggestion made at exactly `at` is the
+    /// decision explained, so it is not held against itself.
     pub fn explain(&self, device_id: &str, at: &Stamp, limit: usize) -> Explanation {
         let now = at.time;
         let ranking = if self.roads().is_some() {
@@ -131,6 +132,11 @@ impl crate::engine::Engine {
             explanation.gate = Some(Rule::NoConsent);
             return explanation;
         };
+        // The decision being explained is the one at `at`: a suggestion it
+        // made does not count against itself (gap, cap, 24 h).
+        let mut device = device.clone();
+        device.history.retain(|s| s.at != now);
+        let device = &device;
         let consent = device.profile.as_ref().filter(|p| p.consent);
         let position = device.position(now).map(|p| Position { ts: now, ..*p });
         explanation.position = position;
