@@ -601,6 +601,7 @@ fn full_decisions(catalog: &Arc<Catalog>, text: &[u8], sample: &[&Fix]) -> (Deci
             position,
             road_match: None,
             now,
+            route: None,
         };
         let t = Instant::now();
         let answer = std::hint::black_box(best_offer(&situation(profile), profile, &mut scratch));

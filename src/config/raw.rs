@@ -130,10 +130,11 @@ impl RawConfig {
                 })
             })
             .transpose()?;
-        if s.max_packet_bytes <= engine.max_payload_bytes {
-            return Err(
-                "serve.max_packet_bytes must be larger than engine.max_payload_bytes".into(),
-            );
+        let route_bytes = kairos_core::input::MAX_ROUTE_BYTES;
+        if s.max_packet_bytes <= engine.max_payload_bytes.max(route_bytes) {
+            return Err(format!(
+                "serve.max_packet_bytes must be larger than engine.max_payload_bytes and than a route's {route_bytes} bytes"
+            ));
         }
         let state = given(&s.state)
             .map(StateUrl::parse)

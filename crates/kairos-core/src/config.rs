@@ -25,6 +25,12 @@ pub struct EngineConfig {
     pub rate_burst: u32,
     /// Days of suggestion history kept per device.
     pub history_days: u32,
+    /// Metres either side of a planned route within which merchants are candidates.
+    pub corridor_m: f64,
+    /// Metres of a planned route ahead of the device that are looked along.
+    pub route_ahead_m: f64,
+    /// Longest detour from a planned route, seconds.
+    pub max_detour_s: u32,
 }
 
 impl Default for EngineConfig {
@@ -37,6 +43,9 @@ impl Default for EngineConfig {
             rate_per_second: 10.0,
             rate_burst: 60,
             history_days: 90,
+            corridor_m: 1_000.0,
+            route_ahead_m: 50_000.0,
+            max_detour_s: 600,
         }
     }
 }
@@ -59,6 +68,12 @@ impl EngineConfig {
         }
         if self.max_payload_bytes == 0 {
             return Err("engine.max_payload_bytes must be positive".into());
+        }
+        if !(self.corridor_m > 0.0 && self.corridor_m <= 50_000.0) {
+            return Err("engine.corridor_m must be more than 0 and at most 50000".into());
+        }
+        if !(self.route_ahead_m > 0.0 && self.route_ahead_m <= 1_000_000.0) {
+            return Err("engine.route_ahead_m must be more than 0 and at most 1000000".into());
         }
         Ok(self)
     }

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::geodesy::LatLon;
 use crate::roads::{MatchState, RoadMatch};
+use crate::route::RouteState;
 
 /// How long a context field holds after it was set.
 pub const CONTEXT_TTL: Duration = Duration::hours(2);
@@ -298,6 +299,8 @@ pub struct Device {
     pub stale_report_at: Option<DateTime<Utc>>,
     /// The last good position on the roads, in memory only.
     pub road: RoadState,
+    /// The planned route and the place on it, in memory only.
+    pub route: Option<RouteState>,
 }
 
 /// A device on the road network: its last good position matched to a road,
@@ -372,6 +375,13 @@ impl Device {
 
     /// Forgets what has expired: the position after 2 h, history past `retention`.
     pub fn expire(&mut self, now: DateTime<Utc>, retention: Duration) {
+        if self.route.as_ref().is_some_and(|r| r.expired(now)) {
+            self.route = None;
+        }
+        if self.position.is_some() && self.position(now).is_none() {
+            // A route is dropped 2 h after the last good position, like it.
+            self.route = None;
+        }
         if self.position(now).is_none() {
             self.position = None;
             self.road = RoadState::default();

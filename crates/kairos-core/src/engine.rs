@@ -19,13 +19,14 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::catalog::Catalog;
 use crate::config::EngineConfig;
-use crate::decide::{best_offer, Scratch, Situation};
+use crate::decide::{best_offer, RouteView, Scratch, Situation};
 use crate::device::{Device, PersistedDevice, Position, Profile, SuggestionRecord, RECENT};
 use crate::feedback::apply_feedback;
 use crate::input::{read, ErrorCode, Event, Input, InputError, Kind, PositionReport};
 use crate::offers::zone::timezone_at;
 use crate::output::{Body, ErrorReport, NoSuggestion, NoneReason, Output, Publish};
 use crate::roads::{Access, RoadNetwork};
+use crate::route::{Route, RouteState};
 use crate::rules::Rule;
 use crate::stamp::Stamp;
 use crate::suggestion::build_suggestion;
@@ -231,6 +232,9 @@ impl Engine {
                         &mut device.road.memory,
                     );
                 }
+                if let Some(route) = &mut device.route {
+                    route.update(position.location, position.heading);
+                }
                 device.position = Some((position, now));
                 device.stale_report_at = None;
                 self.suggest(device_id, at, Trigger::Position)
@@ -254,6 +258,10 @@ impl Engine {
                 self.suggest(device_id, at, Trigger::Ask)
                     .into_iter()
                     .collect()
+            }
+            Event::Route(points) => {
+                device.route = points.map(|points| RouteState::new(Route::new(points), now));
+                Vec::new()
             }
             Event::Forget => {
                 self.devices.remove(device_id);
@@ -304,6 +312,7 @@ impl Engine {
             position,
             road_match: device.road.matched,
             now,
+            route: self.route_view(device),
         };
         let Some(choice) = best_offer(&situation, profile, &mut self.scratch.borrow_mut()) else {
             return match trigger {
@@ -367,6 +376,18 @@ impl Engine {
             return Err(Rule::DailyCap);
         }
         Ok(())
+    }
+
+    /// The device's planned route, when one is in use.
+    pub(crate) fn route_view<'d>(&self, device: &'d Device) -> Option<RouteView<'d>> {
+        let state = device.route.as_ref()?;
+        Some(RouteView {
+            route: &state.route,
+            place: state.in_use()?,
+            corridor_m: self.config.corridor_m,
+            ahead_m: self.config.route_ahead_m,
+            max_detour_s: f64::from(self.config.max_detour_s),
+        })
     }
 
     /// The merchants on the road network, when roads are loaded.

@@ -114,10 +114,15 @@ impl crate::engine::Engine {
     /// decision explained, so it is not held against itself.
     pub fn explain(&self, device_id: &str, at: &Stamp, limit: usize) -> Explanation {
         let now = at.time;
-        let ranking = if self.roads().is_some() {
-            Ranking::Time
-        } else {
-            Ranking::Distance
+        let on_route = self
+            .device(device_id)
+            .and_then(|d| d.route.as_ref())
+            .and_then(|r| r.in_use())
+            .is_some();
+        let ranking = match (on_route, self.roads().is_some()) {
+            (true, _) => Ranking::Detour,
+            (false, true) => Ranking::Time,
+            (false, false) => Ranking::Distance,
         };
         let mut explanation = Explanation {
             device: device_id.to_string(),
@@ -158,6 +163,7 @@ impl crate::engine::Engine {
             position: &position,
             road_match: device.road.matched,
             now,
+            route: self.route_view(device),
         };
         let mut scratch = self.scratch().borrow_mut();
         let winner = if explanation.gate.is_none() {
@@ -178,7 +184,7 @@ impl crate::engine::Engine {
                 verdict,
             };
         let crate::decide::Scratch { hours, search } = &mut *scratch;
-        let mut placer = Placer::new(&situation, search);
+        let mut placer = Placer::new(&situation, situation.route, search);
         let mut winner_listed = false;
         let everything =
             self.catalog()

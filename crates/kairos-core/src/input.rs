@@ -78,17 +78,20 @@ pub enum Kind {
     Ask,
     /// `forget`
     Forget,
+    /// `route`
+    Route,
 }
 
 impl Kind {
     /// Every input kind.
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Position,
         Kind::Context,
         Kind::Profile,
         Kind::Feedback,
         Kind::Ask,
         Kind::Forget,
+        Kind::Route,
     ];
 
     /// Where this kind is in [`Kind::ALL`] (an index for per-kind counters).
@@ -104,6 +107,7 @@ impl Kind {
             "feedback" => Kind::Feedback,
             "ask" => Kind::Ask,
             "forget" => Kind::Forget,
+            "route" => Kind::Route,
             _ => return None,
         })
     }
@@ -117,6 +121,7 @@ impl Kind {
             Kind::Feedback => "feedback",
             Kind::Ask => "ask",
             Kind::Forget => "forget",
+            Kind::Route => "route",
         }
     }
 }
@@ -216,6 +221,8 @@ pub enum Event {
     Ask(ContextUpdate),
     /// `forget`
     Forget,
+    /// `route`: the planned route's points, or `None` to clear it.
+    Route(Option<Vec<LatLon>>),
 }
 
 impl Event {
@@ -228,6 +235,7 @@ impl Event {
             Event::Feedback(_) => Kind::Feedback,
             Event::Ask(_) => Kind::Ask,
             Event::Forget => Kind::Forget,
+            Event::Route(_) => Kind::Route,
         }
     }
 }
@@ -355,8 +363,18 @@ pub fn read(prefix: &str, topic: &str, payload: &[u8], max_payload_bytes: usize)
     }
 }
 
-/// Reads a payload of `kind`; `max_bytes` is the size limit.
+/// The largest `route` payload, bytes (SPEC: 512 KiB, whatever the limit of
+/// other payloads).
+pub const MAX_ROUTE_BYTES: usize = 512 * 1024;
+
+/// Reads a payload of `kind`; `max_bytes` is the size limit (a `route` has
+/// its own, [`MAX_ROUTE_BYTES`]).
 pub fn parse_event(kind: Kind, payload: &[u8], max_bytes: usize) -> Result<Event, InputError> {
+    let max_bytes = if kind == Kind::Route {
+        MAX_ROUTE_BYTES
+    } else {
+        max_bytes
+    };
     if payload.len() > max_bytes {
         return Err(InputError::new(
             ErrorCode::TooLarge,
@@ -389,6 +407,7 @@ pub fn parse_event(kind: Kind, payload: &[u8], max_bytes: usize) -> Result<Event
         Kind::Profile => Event::Profile(Some(profile(&fields)?)),
         Kind::Feedback => Event::Feedback(feedback(&fields)?),
         Kind::Forget => Event::Forget,
+        Kind::Route => Event::Route(planned_route(&fields)?),
     })
 }
 
@@ -625,6 +644,89 @@ fn profile(f: &Fields) -> Result<Profile, InputError> {
         min_gap_min: f.minutes("min_gap_min")?,
         max_per_day: f.count("max_per_day", 10_000)?,
     })
+}
+
+/// A planned route: `{"polyline", "precision"?}` (the encoded polyline of
+/// Google, OSRM and Valhalla, precision 5 or 6) or `{"geometry": LineString}`;
+/// `{}` clears it.
+fn planned_route(f: &Fields) -> Result<Option<Vec<LatLon>>, InputError> {
+    let polyline = f.string("polyline")?;
+    let geometry = f.get("geometry");
+    if polyline.is_none() && geometry.is_none() {
+        if f.0.keys().all(|k| k == "mid") {
+            return Ok(None);
+        }
+        return Err(InputError::new(
+            ErrorCode::MissingField,
+            "`polyline` or `geometry` is required (`{}` clears the route)",
+        ));
+    }
+    let points = match (polyline, geometry) {
+        (Some(_), Some(_)) => {
+            return Err(out_of_range(
+                "polyline",
+                "given alone: a route has `polyline` or `geometry`, not both",
+            ))
+        }
+        (Some(text), None) => {
+            let precision = match f.count("precision", u64::from(u32::MAX))? {
+                None => 5,
+                Some(p @ (5 | 6)) => p,
+                Some(_) => return Err(out_of_range("precision", "5 or 6")),
+            };
+            let line = polyline::decode_polyline(text, precision)
+                .map_err(|e| out_of_range("polyline", &format!("an encoded polyline ({e})")))?;
+            line.0
+                .iter()
+                .map(|c| LatLon::new(c.y, c.x))
+                .collect::<Vec<_>>()
+        }
+        (None, Some(geometry)) => line_string(geometry)?,
+        (None, None) => unreachable!("handled above"),
+    };
+    if !(2..=crate::route::MAX_POINTS).contains(&points.len()) {
+        return Err(out_of_range(
+            "polyline",
+            &format!(
+                "a route of 2 to {} points, not {}",
+                crate::route::MAX_POINTS,
+                points.len()
+            ),
+        ));
+    }
+    if let Some(bad) = points.iter().find(|p| !p.is_valid()) {
+        return Err(out_of_range(
+            "polyline",
+            &format!(
+                "points with lat in [-90, 90] and lon in [-180, 180], not {}, {}",
+                bad.lat, bad.lon
+            ),
+        ));
+    }
+    Ok(Some(points))
+}
+
+/// The points of a GeoJSON LineString (`[lon, lat]` pairs, an altitude ignored).
+fn line_string(geometry: &Value) -> Result<Vec<LatLon>, InputError> {
+    let Value::Object(object) = geometry else {
+        return Err(wrong_type("geometry", "a GeoJSON LineString object"));
+    };
+    if object.get("type").and_then(Value::as_str) != Some("LineString") {
+        return Err(out_of_range("geometry", "a GeoJSON LineString"));
+    }
+    let Some(Value::Array(coordinates)) = object.get("coordinates") else {
+        return Err(out_of_range("geometry", "a LineString with `coordinates`"));
+    };
+    coordinates
+        .iter()
+        .map(|c| match c.as_array().map(Vec::as_slice) {
+            Some([lon, lat, ..]) => match (lon.as_f64(), lat.as_f64()) {
+                (Some(lon), Some(lat)) => Ok(LatLon::new(lat, lon)),
+                _ => Err(out_of_range("geometry", "coordinates of numbers")),
+            },
+            _ => Err(out_of_range("geometry", "coordinates of [lon, lat] pairs")),
+        })
+        .collect()
 }
 
 fn feedback(f: &Fields) -> Result<Feedback, InputError> {

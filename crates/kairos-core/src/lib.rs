@@ -18,6 +18,7 @@
 //! - [`input`]: topics and payloads read into one typed input or a precise error.
 //! - [`device`]: what kairos knows about one device, and the profile and
 //!   context vocabulary.
+//! - [`route`]: a planned route: where the device is on it, the corridor ahead.
 //! - [`rules`]: SPEC's eligibility rules and the ranking score, one function each.
 //! - [`decide`]: the search for the best eligible offer.
 //! - [`message`]: the sentence a person reads, in English or French.
@@ -46,6 +47,7 @@ pub mod message;
 pub mod offers;
 pub mod output;
 pub mod roads;
+pub mod route;
 pub mod rules;
 pub mod stamp;
 pub mod suggestion;

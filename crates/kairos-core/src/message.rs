@@ -111,9 +111,75 @@ pub fn road_message_text(
     }
 }
 
+/// The message for a suggestion along a planned route (SPEC "A planned
+/// route"): `{title} — in {along} on your route, {n} min detour`, with n the
+/// detour in whole minutes (rounded half up); under a minute, the side
+/// instead (`… on your route, on your right`), or nothing more when the
+/// merchant is on the route itself; French likewise.
+pub fn route_message_text(
+    title: &str,
+    along_route_m: f64,
+    detour_s: u64,
+    side: Side,
+    lang: Lang,
+) -> String {
+    let along = distance_text(along_route_m, lang);
+    let minutes = (detour_s + 30) / 60;
+    match (lang, detour_s >= 60, side) {
+        (Lang::En, true, _) => format!("{title} — in {along} on your route, {minutes} min detour"),
+        (Lang::En, false, Side::Right) => {
+            format!("{title} — in {along} on your route, on your right")
+        }
+        (Lang::En, false, Side::Left) => {
+            format!("{title} — in {along} on your route, on your left")
+        }
+        (Lang::En, false, Side::Ahead) => format!("{title} — in {along} on your route"),
+        (Lang::Fr, true, _) => {
+            format!("{title} — dans {along} sur votre trajet, détour de {minutes} min")
+        }
+        (Lang::Fr, false, Side::Right) => {
+            format!("{title} — dans {along} sur votre trajet, sur votre droite")
+        }
+        (Lang::Fr, false, Side::Left) => {
+            format!("{title} — dans {along} sur votre trajet, sur votre gauche")
+        }
+        (Lang::Fr, false, Side::Ahead) => format!("{title} — dans {along} sur votre trajet"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn route_messages_read_as_spec_says() {
+        let m = |detour, side, lang| route_message_text("Café", 12_400.0, detour, side, lang);
+        assert_eq!(
+            m(150, Side::Right, Lang::En),
+            "Café — in 12 km on your route, 3 min detour"
+        );
+        assert_eq!(
+            m(89, Side::Left, Lang::En),
+            "Café — in 12 km on your route, 1 min detour"
+        );
+        assert_eq!(
+            m(90, Side::Left, Lang::Fr),
+            "Café — dans 12 km sur votre trajet, détour de 2 min"
+        );
+        assert_eq!(
+            m(59, Side::Right, Lang::En),
+            "Café — in 12 km on your route, on your right"
+        );
+        assert_eq!(
+            m(20, Side::Left, Lang::Fr),
+            "Café — dans 12 km sur votre trajet, sur votre gauche"
+        );
+        assert_eq!(m(0, Side::Ahead, Lang::En), "Café — in 12 km on your route");
+        assert_eq!(
+            m(10, Side::Ahead, Lang::Fr),
+            "Café — dans 12 km sur votre trajet"
+        );
+    }
 
     #[test]
     fn turns_read_as_a_driver_says_them() {

@@ -54,6 +54,15 @@ pub struct Suggestion {
     pub turn: Option<TurnRef>,
     /// Estimated seconds to arrival.
     pub eta_s: u64,
+    /// On a planned route: metres along it to where the detour leaves it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub along_route_m: Option<u64>,
+    /// On a planned route: metres of the detour (there and back).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detour_m: Option<u64>,
+    /// On a planned route: seconds of the detour.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detour_s: Option<u64>,
     /// Why this one.
     pub reasons: Vec<String>,
 }

@@ -3,7 +3,7 @@
 
 use crate::decide::{reasons, Choice};
 use crate::device::Profile;
-use crate::message::{message_text, road_message_text, Side};
+use crate::message::{message_text, road_message_text, route_message_text, Side};
 use crate::output::{MerchantRef, OfferRef, Suggestion, TurnRef};
 use crate::stamp::Stamp;
 
@@ -25,8 +25,17 @@ pub fn build_suggestion(
         in_m: t.in_m.round().max(0.0) as u64,
         nth: t.nth,
     });
-    let message = match (&place.road, place.side) {
-        (Some(_), Some(side)) => road_message_text(&title, place.distance_m, side, turn, lang),
+    let message = match (&place.route, &place.road, place.side) {
+        (Some(leg), _, side) => route_message_text(
+            &title,
+            leg.along_route_m,
+            whole(leg.detour_s),
+            side.unwrap_or(Side::Ahead),
+            lang,
+        ),
+        (None, Some(_), Some(side)) => {
+            road_message_text(&title, place.distance_m, side, turn, lang)
+        }
         _ => message_text(&title, place.distance_m, place.side, lang),
     };
     Suggestion {
@@ -51,8 +60,15 @@ pub fn build_suggestion(
         side: place.side,
         turn,
         eta_s: place.eta_s,
+        along_route_m: place.route.map(|r| whole(r.along_route_m)),
+        detour_m: place.route.map(|r| whole(r.detour_m)),
+        detour_s: place.route.map(|r| whole(r.detour_s)),
         reasons: reasons(choice, profile, moving, roads),
     }
+}
+
+fn whole(x: f64) -> u64 {
+    x.round().max(0.0) as u64
 }
 
 /// A deterministic id from what the suggestion is (FNV-1a, 64 bits): the same

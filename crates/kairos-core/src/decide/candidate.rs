@@ -9,6 +9,7 @@ use super::place::{Place, Placer};
 use super::Situation;
 use crate::device::{Profile, TagPattern};
 use crate::offers::{Merchant, Offer};
+use crate::route::Nearest;
 use crate::rules::{self, OpenAt, Rule};
 
 /// What a merchant's offers share, found when first needed.
@@ -21,6 +22,7 @@ pub struct MerchantFacts<'c, 'p> {
     liked: Option<Option<&'p TagPattern>>,
     disliked: Option<bool>,
     open: Option<bool>,
+    nearest: Option<Nearest>,
 }
 
 impl<'c, 'p> MerchantFacts<'c, 'p> {
@@ -36,7 +38,20 @@ impl<'c, 'p> MerchantFacts<'c, 'p> {
             liked: None,
             disliked: None,
             open: None,
+            nearest: None,
         }
+    }
+
+    /// The merchant's place, when the caller already found it.
+    pub fn set_place(&mut self, place: Option<Place>) {
+        self.place = Some(place);
+    }
+
+    /// The merchant's nearest point on the planned route, when the caller
+    /// found it (otherwise the placer finds it).
+    pub fn with_nearest(mut self, nearest: Nearest) -> Self {
+        self.nearest = Some(nearest);
+        self
     }
 
     /// The merchant.
@@ -59,9 +74,10 @@ impl<'c, 'p> MerchantFacts<'c, 'p> {
 
     /// Where the merchant is for the device (`None`: out of reach).
     pub fn place(&mut self, placer: &mut Placer) -> Option<&Place> {
-        let (position, straight_m, vector) = (self.position, self.straight_m, self.vector);
+        let (position, straight_m, vector, nearest) =
+            (self.position, self.straight_m, self.vector, self.nearest);
         self.place
-            .get_or_insert_with(|| placer.place(position, straight_m, vector))
+            .get_or_insert_with(|| placer.place(position, straight_m, vector, nearest))
             .as_ref()
     }
 }
@@ -120,15 +136,28 @@ impl<'f, 'c, 'p, 'a> Candidate<'f, 'c, 'p, 'a> {
             | Rule::QuietHours
             | Rule::Gap
             | Rule::DailyCap => true,
-            Rule::OutOfReach => self
-                .facts
-                .place(placer)
-                .is_some_and(|p| offer.radius_m().is_none_or(|r| p.distance_m <= r)),
+            Rule::OutOfReach => {
+                let on_route = placer.route().is_some();
+                let within = |p: &Place| offer.radius_m().is_none_or(|r| p.distance_m <= r);
+                match self.facts.place(placer) {
+                    Some(place) => within(place),
+                    // Off the corridor is its own rule on a route.
+                    None => on_route,
+                }
+            }
             Rule::Behind => placer
                 .frame()
                 .is_none_or(|f| rules::is_ahead_of(&f, self.facts.vector, self.facts.straight_m)),
-            // No planned route yet: every candidate is "on" it.
-            Rule::OffCorridor | Rule::DetourTooLong => true,
+            Rule::OffCorridor => placer.route().is_none() || self.facts.place(placer).is_some(),
+            Rule::DetourTooLong => {
+                let Some(max) = placer.route().map(|r| r.max_detour_s) else {
+                    return true;
+                };
+                self.facts
+                    .place(placer)
+                    .and_then(|p| p.route)
+                    .is_none_or(|leg| leg.detour_s.round() <= max)
+            }
             Rule::DietNotServed => !offer.is_food || rules::serves_all_diets(merchant, profile),
             Rule::NotHungry => !offer.is_food || situation.hungry(),
             Rule::Disliked => !*self

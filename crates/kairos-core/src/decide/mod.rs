@@ -9,9 +9,11 @@
 //!   order for [`crate::explain`] and in cost order for the search, by the
 //!   same code.
 //! - [`hours_cache`]: opening-hours states remembered across decisions.
+//! - `on_route`: the search along a planned route in use.
 
 pub mod candidate;
 pub mod hours_cache;
+mod on_route;
 pub mod place;
 
 use chrono::{DateTime, Utc};
@@ -26,7 +28,7 @@ use crate::tag_signature;
 
 pub use candidate::{Candidate, MerchantFacts};
 pub use hours_cache::HoursCache;
-pub use place::{Place, Placer, Ranking};
+pub use place::{Place, Placer, Ranking, RouteLeg, RouteView};
 
 /// The winning offer and everything the suggestion says about it.
 #[derive(Debug, Clone)]
@@ -43,26 +45,28 @@ pub struct Choice<'c, 'p> {
     pub score: u64,
     /// The reach used, in metres.
     pub reach_m: f64,
-    /// What the score counts: metres, or seconds with roads.
+    /// What the score counts: metres, or seconds with roads or on a route.
     pub ranking: Ranking,
 }
 
 impl Choice<'_, '_> {
-    /// True when a candidate with this score, merchant and offer ranks before
-    /// this choice: lower score, then merchant id, then offer id.
-    pub fn is_beaten_by(&self, score: u64, merchant: &Merchant, offer: &Offer) -> bool {
+    /// True when a candidate with this score, tie-breaker, merchant and
+    /// offer ranks before this choice (see [`ranks_before`]).
+    pub fn is_beaten_by(&self, score: u64, tie: u64, merchant: &Merchant, offer: &Offer) -> bool {
         ranks_before(
-            (score, merchant, offer),
-            (self.score, self.merchant, self.offer),
+            (score, tie, merchant, offer),
+            (self.score, self.place.tie(), self.merchant, self.offer),
         )
     }
 }
 
-/// SPEC's ranking order: lower score, then merchant id, then offer id.
-pub fn ranks_before(a: (u64, &Merchant, &Offer), b: (u64, &Merchant, &Offer)) -> bool {
+/// SPEC's ranking order: lower score, then (on a route) nearer along it,
+/// then merchant id, then offer id.
+pub fn ranks_before(a: (u64, u64, &Merchant, &Offer), b: (u64, u64, &Merchant, &Offer)) -> bool {
     a.0.cmp(&b.0)
-        .then_with(|| a.1.id.cmp(&b.1.id))
+        .then(a.1.cmp(&b.1))
         .then_with(|| a.2.id.cmp(&b.2.id))
+        .then_with(|| a.3.id.cmp(&b.3.id))
         .is_lt()
 }
 
@@ -83,6 +87,8 @@ pub struct Situation<'a> {
     pub road_match: Option<RoadMatch>,
     /// The event time.
     pub now: DateTime<Utc>,
+    /// The planned route, when one is in use.
+    pub route: Option<RouteView<'a>>,
 }
 
 impl Situation<'_> {
@@ -119,8 +125,20 @@ pub fn best_offer<'c, 'p>(
     profile: &'p Profile,
     scratch: &mut Scratch,
 ) -> Option<Choice<'c, 'p>> {
+    match situation.route {
+        Some(view) => on_route::best_on_route(situation, view, profile, scratch),
+        None => best_around(situation, profile, scratch),
+    }
+}
+
+/// The best offer around the device: the index walked nearest first.
+fn best_around<'c, 'p>(
+    situation: &Situation<'c>,
+    profile: &'p Profile,
+    scratch: &mut Scratch,
+) -> Option<Choice<'c, 'p>> {
     let Scratch { hours, search } = scratch;
-    let mut placer = Placer::new(situation, search);
+    let mut placer = Placer::new(situation, None, search);
     let catalog = situation.catalog;
     let device = situation.device;
     let reach = placer.reach_m();
@@ -179,7 +197,7 @@ pub fn best_offer<'c, 'p>(
             let could_win = |key: u64, liked: bool| {
                 let score = rules::score_of_key(key, liked, with_audience);
                 best.as_ref()
-                    .is_none_or(|b| b.is_beaten_by(score, merchant, offer))
+                    .is_none_or(|b| b.is_beaten_by(score, 0, merchant, offer))
             };
             if !could_win(floor, can_be_liked) {
                 continue;
@@ -233,18 +251,19 @@ pub fn reasons(choice: &Choice, profile: &Profile, moving: bool, roads: bool) ->
     if choice.offer.has_time_terms() {
         reasons.push("offer_valid_at_arrival".into());
     }
-    reasons.push(format!("within_reach:{}m", choice.reach_m.round() as u64));
-    if roads {
-        reasons.push(
-            if choice.place.road.is_some() {
-                "by_road"
-            } else {
-                "straight_line"
-            }
-            .into(),
-        );
+    let on_route = choice.place.route;
+    match on_route {
+        Some(_) => reasons.push("on_route".into()),
+        None => reasons.push(format!("within_reach:{}m", choice.reach_m.round() as u64)),
     }
-    if moving {
+    if roads {
+        let by_road = match on_route {
+            Some(leg) => leg.by_road,
+            None => choice.place.road.is_some(),
+        };
+        reasons.push(if by_road { "by_road" } else { "straight_line" }.into());
+    }
+    if moving && on_route.is_none() {
         reasons.push("ahead".into());
     }
     if choice.offer.audience().is_some() {

@@ -48,3 +48,23 @@ impl Access {
         })
     }
 }
+
+/// The ways a driver can leave an access point: each drivable direction of
+/// its segment, as a start for a search (a detour back to the route).
+pub fn departures(network: &RoadNetwork, point: &AccessPoint) -> Vec<super::RoadMatch> {
+    let segment = point.segment;
+    let length = network.segment_length_m(segment) as f32;
+    [2 * segment, 2 * segment + 1]
+        .into_iter()
+        .filter(|&half_edge| network.may_drive(half_edge))
+        .map(|half_edge| super::RoadMatch {
+            half_edge,
+            along_m: if half_edge & 1 == 0 {
+                point.along_m
+            } else {
+                (length - point.along_m).max(0.0)
+            },
+            off_road_m: point.off_road_m,
+        })
+        .collect()
+}

@@ -20,7 +20,7 @@ pub mod graph;
 pub mod matching;
 pub mod report;
 pub mod search;
-mod spatial;
+pub(crate) mod spatial;
 pub mod tags;
 pub mod turn;
 
