@@ -30,6 +30,8 @@
 //! - [`trace`]: the JSON Lines trace format.
 //! - [`replay`]: the engine over a trace on a virtual clock.
 //! - [`check`]: offer file validation.
+//! - [`report`]: `replay --html` and `check --html`, one self-contained HTML
+//!   page with a map of the drive or of the offer files.
 //! - [`serve`]: the engine live over MQTT (embedded rumqttd broker or an
 //!   existing one), plus `demo` and `record`.
 //! - [`store`]: durable device state (everything but positions) in a redb
@@ -58,6 +60,7 @@ pub mod message;
 pub mod offers;
 pub mod output;
 pub mod replay;
+pub mod report;
 pub mod rules;
 pub mod serve;
 pub mod store;
