@@ -3,6 +3,7 @@
 // User text only ever goes in as text (textContent), never as markup.
 'use strict';
 (function () {
+  const started = performance.now();
   const data = JSON.parse(document.getElementById('report-data').textContent);
   const svg = document.getElementById('map');
   const NS = svg.namespaceURI; // the SVG namespace, without naming an address here
@@ -71,7 +72,7 @@
       const big = m.status === 'suggested' || m.status === 'error' || m.status === 'warning';
       const c = dot('merchant ' + m.status, m.at, big ? 6 : 4, layer.merchants);
       tip(c, m.name + ' (' + m.kind + '): ' + (m.why || STATUS[m.status]));
-      c.addEventListener('click', () => { if (!moved) showMerchant(i); });
+      c.dataset.merchant = i;
       if (m.status === 'suggested' || data.merchants.length <= 40) label(m.name, m.at);
     });
 
@@ -84,7 +85,7 @@
     }
     const c = dot('suggestion-marker', s.at, 8, layer.suggestions);
     tip(c, clock(s.time) + ' ' + s.device + ': ' + s.message);
-    c.addEventListener('click', () => { if (!moved) showSuggestion(i); });
+    c.dataset.suggestion = i;
   });
 
   const ring = dot('', [0, 0], 13, layer.top);
@@ -97,6 +98,17 @@
     ring.style.display = '';
   }
 
+  // Scale bar (top left, screen space): a round length of at most 120 px.
+  const scale = svgEl('g', { id: 'scale' }, svg);
+  const scaleLine = svgEl('polyline', { fill: 'none', stroke: '#1f2328', 'stroke-width': 2 }, scale);
+  const scaleText = svgEl('text', { class: 'label', x: 12, y: 20 }, scale);
+  function drawScale() {
+    let metres = Math.pow(10, Math.floor(Math.log10(120 / k)));
+    for (const f of [5, 2]) if (metres * f * k <= 120) { metres *= f; break; }
+    scaleLine.setAttribute('points', '12,26 12,30 ' + (12 + metres * k) + ',30 ' + (12 + metres * k) + ',26');
+    scaleText.textContent = metres >= 1000 ? metres / 1000 + ' km' : metres + ' m';
+  }
+
   // View: screen = (tx + k x, ty - k y).
   let k = 1, tx = 0, ty = 0;
   function apply() {
@@ -106,6 +118,7 @@
       t.setAttribute('x', tx + k * at[0] + 8);
       t.setAttribute('y', ty - k * at[1] + 4);
     }
+    drawScale();
   }
   function fit() {
     let all = data.drives.flatMap(d => d.points)
@@ -147,6 +160,12 @@
   });
   window.addEventListener('pointerup', () => { drag = null; svg.classList.remove('dragging'); });
   svg.addEventListener('dblclick', fit);
+  svg.addEventListener('click', e => { // one listener for every marker
+    const d = e.target.dataset || {};
+    if (moved) return;
+    if (d.suggestion !== undefined) showSuggestion(Number(d.suggestion));
+    else if (d.merchant !== undefined) showMerchant(Number(d.merchant));
+  });
   window.addEventListener('resize', fit);
 
   // Legend: what is on this map.
@@ -229,13 +248,19 @@
     const what = (e.topic ? e.topic.split('/').pop() + ': ' : '') + e.text;
     li.append(htmlEl('time', clock(e.time)), htmlEl('span', e.device || '', 'dev'), htmlEl('span', what, 'what'));
     li.title = e.time + ' · line ' + e.line + ' · ' + (e.topic || 'no topic') + '\n' + e.text;
-    li.addEventListener('mouseenter', () => highlight(e.at));
-    li.addEventListener('click', () => {
-      select(li);
-      if (i in suggestionFor) showSuggestion(suggestionFor[i]); else showEvent(i);
-    });
-    timeline.appendChild(li);
+    li.dataset.event = i;
     return li;
+  });
+  const items = document.createDocumentFragment();
+  for (const li of timelineItems) items.appendChild(li);
+  timeline.appendChild(items);
+  const eventOf = e => { const li = e.target.closest('li'); return li ? Number(li.dataset.event) : null; };
+  timeline.addEventListener('mouseover', e => { const i = eventOf(e); if (i !== null) highlight(data.events[i].at); });
+  timeline.addEventListener('click', e => {
+    const i = eventOf(e);
+    if (i === null) return;
+    select(timelineItems[i]);
+    if (i in suggestionFor) showSuggestion(suggestionFor[i]); else showEvent(i);
   });
   if (data.events.length) document.getElementById('timeline-box').hidden = false;
 
@@ -260,4 +285,5 @@
   // `page.html#suggestion-0` opens with that suggestion shown.
   const wanted = /^#suggestion-(\d+)$/.exec(location.hash);
   if (wanted && data.suggestions[wanted[1]]) showSuggestion(Number(wanted[1]));
+  document.body.dataset.drawMs = Math.round(performance.now() - started); // for bench/report.sh
 })();

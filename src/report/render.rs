@@ -407,6 +407,24 @@ mod tests {
     }
 
     #[test]
+    fn roads_alone_are_drawn_and_centre_the_map() {
+        let road = vec![LatLon::new(48.14, 11.57), LatLon::new(48.15, 11.58)];
+        let report = Report {
+            roads: vec![road],
+            ..Report::default()
+        };
+        let data = embedded_data(&render(&report));
+        let points = data["roads"][0].as_array().expect("the road");
+        assert_eq!(points.len(), 2);
+        let (x0, x1) = (
+            points[0][0].as_f64().unwrap(),
+            points[1][0].as_f64().unwrap(),
+        );
+        assert!((x0 + x1).abs() < 1.0, "centred on the road: {x0} {x1}");
+        assert!((data["center"][0].as_f64().unwrap() - 48.145).abs() < 1e-3);
+    }
+
+    #[test]
     fn the_page_names_no_address_to_load() {
         let html = render(&Report::default());
         for needle in ["http://", "https://", "src=", "href=", "url(", "@import"] {
