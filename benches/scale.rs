@@ -29,13 +29,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use kairos::decide::{best_offer, HoursCache};
+use kairos::decide::{best_offer, Scratch, Situation};
 use kairos::device::Position;
-use kairos::engine::Stamp;
 use kairos::gen::{generate, GenerateOptions};
 use kairos::geodesy::{distance_m, LatLon, TravelFrame};
 use kairos::index::FoodFilter;
 use kairos::rules;
+use kairos::Stamp;
 use kairos::{Catalog, Config, Engine};
 
 type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
@@ -569,14 +569,15 @@ fn full_decisions(catalog: &Arc<Catalog>, text: &[u8], sample: &[&Fix]) -> (Deci
     let (mut own, mut gf) = (Vec::new(), Vec::new());
     let (mut own_answers, mut gf_answers) = (Vec::new(), Vec::new());
     let (mut own_total, mut gf_total) = (Duration::ZERO, Duration::ZERO);
-    // The engine's own memo of opening-hours states, as the engine keeps it.
-    let mut hours = HoursCache::default();
+    // The engine's own memos (opening-hours states, road search), as the engine keeps them.
+    let mut scratch = Scratch::default();
     for line in text.lines().map_while(Result::ok) {
         let Some(&&next) = wanted.peek() else { break };
         let Ok(event) = kairos::trace::parse_line(&line) else {
             continue;
         };
-        engine.step(&event.topic, &event.payload, &event.at);
+        let input = engine.read(&event.topic, &event.payload);
+        engine.step(&input, &event.at);
         if event.topic != next.topic
             || event.at != next.at
             || *event.payload != *next.payload.as_bytes()
@@ -592,15 +593,22 @@ fn full_decisions(catalog: &Arc<Catalog>, text: &[u8], sample: &[&Fix]) -> (Deci
         else {
             continue;
         };
+        let situation = |profile| Situation {
+            catalog,
+            access: None,
+            device,
+            profile,
+            position,
+            road_match: None,
+            now,
+        };
         let t = Instant::now();
-        let answer = std::hint::black_box(best_offer(
-            catalog, device, profile, position, now, &mut hours,
-        ));
+        let answer = std::hint::black_box(best_offer(&situation(profile), profile, &mut scratch));
         let d = t.elapsed();
         own.push(d);
         own_total += d;
         let reach = rules::reach_m(position.speed);
-        let until = answer.as_ref().map_or(reach, |c| c.distance_m);
+        let until = answer.as_ref().map_or(reach, |c| c.place.distance_m);
         let filter = if profile.diet.is_empty() {
             FoodFilter::AnyFood
         } else {
@@ -612,16 +620,14 @@ fn full_decisions(catalog: &Arc<Catalog>, text: &[u8], sample: &[&Fix]) -> (Deci
         celiac.consent = true;
         celiac.diet = vec!["gluten_free".into()];
         let t = Instant::now();
-        let answer = std::hint::black_box(best_offer(
-            catalog, device, &celiac, position, now, &mut hours,
-        ));
+        let answer = std::hint::black_box(best_offer(&situation(&celiac), &celiac, &mut scratch));
         let d = t.elapsed();
         gf.push(d);
         gf_total += d;
         // How many candidates the index walk visited: all within the answer's
         // distance, or all within reach when nothing was eligible.
         let reach = rules::reach_m(position.speed);
-        let until = answer.as_ref().map_or(reach, |c| c.distance_m);
+        let until = answer.as_ref().map_or(reach, |c| c.place.distance_m);
         let walk = walked(
             catalog,
             position,

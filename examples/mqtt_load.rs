@@ -62,7 +62,7 @@ struct Args {
     ask_every: u64,
     /// serve.channel_capacity (the engine's input queue) [default: the config default].
     #[arg(long)]
-    channel_capacity: Option<usize>,
+    channel_capacity: Option<std::num::NonZeroUsize>,
     /// Also measure the raw broker flat out (rate 0).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     raw_max: bool,
@@ -130,8 +130,11 @@ fn main() -> anyhow::Result<()> {
     let server = engine_rt.spawn(serve(
         ServeOptions {
             config,
-            broker: BrokerChoice::External(format!("mqtt://127.0.0.1:{}", broker.port)),
+            broker: BrokerChoice::External(
+                format!("mqtt://127.0.0.1:{}", broker.port).parse().unwrap(),
+            ),
             offers: OfferSource::Loaded(catalog),
+            roads: None,
             clock,
             ready: Some(ready),
         },

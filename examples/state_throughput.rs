@@ -115,17 +115,12 @@ async fn run<S: DeviceStore>(
     let started = Instant::now();
     let mut outputs = 0;
     for input in inputs {
+        let read = engine.read(&input.topic, input.payload.as_bytes());
         let out = match store {
-            None => engine.step(&input.topic, input.payload.as_bytes(), &input.at),
-            Some(store) => step_durably(
-                &mut engine,
-                store,
-                &input.topic,
-                input.payload.as_bytes(),
-                &input.at,
-            )
-            .await
-            .expect("the store works"),
+            None => engine.step(&read, &input.at),
+            Some(store) => step_durably(&mut engine, store, &read, &input.at)
+                .await
+                .expect("the store works"),
         };
         outputs += out
             .iter()

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use crate::offers::{Loader, Severity};
+use kairos_core::offers::{Loader, Severity};
 
 /// What `check` found.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

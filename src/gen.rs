@@ -30,10 +30,10 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use crate::geodesy::LatLon;
 use crate::import::merchant::MerchantSink;
 use crate::import::{osm, ImportError};
-use crate::offers::model::{FOOD_AMENITIES, FOOD_SHOPS};
+use kairos_core::geodesy::LatLon;
+use kairos_core::offers::model::{FOOD_AMENITIES, FOOD_SHOPS};
 
 /// City centres (name, lat, lon) the real sets are tiled over.
 pub const CITY_CENTRES: &[(&str, f64, f64)] = &[
@@ -579,12 +579,12 @@ impl Drive {
     /// Moves on by `dt` seconds: turns towards the destination (with a
     /// little wander), speed wanders smoothly; a new destination on arrival.
     fn advance(&mut self, dt: f64, places: &[LatLon], rng: &mut Rng) {
-        if crate::geodesy::distance_m(self.at, self.target) < ARRIVED_M {
+        if kairos_core::geodesy::distance_m(self.at, self.target) < ARRIVED_M {
             self.target = places[rng.below(places.len())];
         }
         self.speed = (self.speed + (rng.unit() - 0.5) * 1.0 * dt).clamp(5.0, 30.0);
         self.turn_deg_s = (self.turn_deg_s + (rng.unit() - 0.5) * 1.0 * dt).clamp(-2.0, 2.0);
-        let wanted = crate::geodesy::bearing_deg(self.at, self.target);
+        let wanted = kairos_core::geodesy::bearing_deg(self.at, self.target);
         let error = (wanted - self.heading + 540.0).rem_euclid(360.0) - 180.0;
         let limit = MAX_TURN_DEG_S * dt;
         let heading = self.heading + (error + self.turn_deg_s * dt).clamp(-limit, limit);

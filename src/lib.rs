@@ -6,30 +6,17 @@
 //!
 //! # Layout
 //!
-//! The **core** is pure: no clock, no IO.
+//! The decision is made by the pure core, the crate `kairos-core` (no clock,
+//! no IO; its modules are re-exported here under the same names, so
+//! `kairos::engine::Engine` is `kairos_core::engine::Engine`). This crate is
+//! the **edges** that do IO around that same engine:
 //!
-//! - [`geodesy`]: distances, bearings and the side of the road on the sphere;
-//!   unit vectors for the index.
-//! - [`offers`]: offer files (GeoJSON with OSM tags) read into merchants and
-//!   offers; opening hours, time zones, audiences.
-//! - [`index`]: R-trees over the merchants, split by the selective traits.
-//! - [`catalog`]: merchants plus their index, swapped whole on reload.
-//! - [`input`]: topics and payloads read into typed events or precise errors.
-//! - [`device`]: what kairos knows about one device.
-//! - [`rules`]: SPEC's eligibility rules and the ranking score, one function each.
-//! - [`decide`]: the search for the best eligible offer.
-//! - [`message`]: the sentence a person reads, in English or French.
-//! - [`suggestion`]: a suggestion payload built from the decision, with its id.
-//! - [`feedback`]: what the person's feedback changes.
-//! - [`output`]: the payloads kairos publishes.
-//! - [`engine`]: `Engine::step(topic, payload, at) -> outputs`, the one entry point.
-//! - [`config`]: the TOML configuration and its documented defaults.
-//!
-//! The **edges** do IO around the same engine:
-//!
+//! - [`config`]: the TOML configuration file, read raw then validated, and
+//!   its documented defaults.
 //! - [`trace`]: the JSON Lines trace format.
 //! - [`replay`]: the engine over a trace on a virtual clock.
 //! - [`check`]: offer file validation.
+//! - [`explain`]: `kairos explain`, the decision for one device explained.
 //! - [`report`]: `replay --html` and `check --html`, one self-contained HTML
 //!   page with a map of the drive or of the offer files.
 //! - [`serve`]: the engine live over MQTT (embedded rumqttd broker or an
@@ -44,30 +31,21 @@
 
 #![warn(missing_docs)]
 
-pub mod catalog;
+pub use kairos_core::{
+    catalog, decide, device, engine, feedback, geodesy, index, input, message, offers, output,
+    roads, rules, stamp, suggestion, tag_signature,
+};
+pub use kairos_core::{Catalog, Engine, EngineConfig, Stamp};
+
 pub mod check;
 pub mod config;
-pub mod decide;
-pub mod device;
-pub mod engine;
-pub mod feedback;
+pub mod explain;
 pub mod gen;
-pub mod geodesy;
 pub mod import;
-pub mod index;
-pub mod input;
-pub mod message;
-pub mod offers;
-pub mod output;
 pub mod replay;
 pub mod report;
-pub mod rules;
 pub mod serve;
 pub mod store;
-pub mod suggestion;
-pub mod tag_signature;
 pub mod trace;
 
-pub use catalog::Catalog;
 pub use config::Config;
-pub use engine::{Engine, Stamp};

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
-use kairos::serve::{BrokerChoice, OfferSource, ServeOptions};
+use kairos::config::Overrides;
+use kairos::serve::{OfferSource, ServeOptions};
+use kairos::store::StateUrl;
 use kairos::{Catalog, Config, Engine};
 
 /// kairos: at most one suggestion, only when it truly fits.
@@ -60,6 +62,11 @@ enum Command {
         /// shared subscriptions ($share/NAME/...); give them one redis:// --state.
         #[arg(long, value_name = "NAME")]
         share_group: Option<String>,
+        /// Road network: an OSM extract (.osm.pbf) or a file of `kairos import
+        /// roads`; reloaded when it changes. Distances, arrival times and turns
+        /// are then by road.
+        #[arg(long, value_name = "FILE")]
+        roads: Option<PathBuf>,
     },
     /// The seed example, live: embedded broker, bundled offers, the demo car
     /// driven over real MQTT; prints each suggestion and exits.
@@ -95,10 +102,42 @@ enum Command {
         /// Write here instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Road network: an OSM extract (.osm.pbf) or a file of `kairos import roads`.
+        #[arg(long, value_name = "FILE")]
+        roads: Option<PathBuf>,
         /// Also write a map of the replay here: one self-contained HTML page
         /// (drive, merchants near it, suggestions, timeline; opens offline).
         #[arg(long, value_name = "FILE")]
         html: Option<PathBuf>,
+    },
+    /// Why kairos suggests what it suggests: replays a trace up to a moment,
+    /// then lists the offers nearest the device, each with the first rule
+    /// that rules it out, and the winner with its score.
+    Explain {
+        /// Offer file or folder of .geojson files (repeatable).
+        #[arg(long, required = true, num_args = 1..)]
+        offers: Vec<PathBuf>,
+        /// Trace file (JSON Lines); lines after --at are not applied.
+        #[arg(long)]
+        trace: PathBuf,
+        /// The moment, RFC 3339 with offset (e.g. 2026-07-15T14:00:00+02:00).
+        #[arg(long, value_name = "TIME")]
+        at: String,
+        /// The device to explain.
+        #[arg(long, value_name = "ID")]
+        device: String,
+        /// Road network: an OSM extract (.osm.pbf) or a file of `kairos import roads`.
+        #[arg(long, value_name = "FILE")]
+        roads: Option<PathBuf>,
+        /// How many offers to list, nearest first (the winner is always listed).
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// JSON for programs instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Configuration file (TOML).
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Validate offer files: every problem with its file, feature and reason.
     Check {
@@ -135,9 +174,9 @@ enum Command {
         /// Same seed, same files.
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Real merchant sets: .osm.pbf extracts or offer files (repeatable)
-        /// [default: ../shared/data/osm/*.osm.pbf].
-        #[arg(long, num_args = 1..)]
+        /// Real merchant sets: .osm.pbf extracts, offer files, or folders of
+        /// them (repeatable), e.g. the OpenStreetMap extracts of a few cities.
+        #[arg(long, required = true, num_args = 1..)]
         from: Vec<PathBuf>,
     },
 }
@@ -150,6 +189,15 @@ enum ImportCommand {
         /// The extract or export.
         file: PathBuf,
         /// The offer file to write (GeoJSON).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// The drivable road network of an OSM extract (.osm.pbf) as kairos's
+    /// compact road file, faster to load with `--roads`.
+    Roads {
+        /// The extract.
+        file: PathBuf,
+        /// The road file to write.
         #[arg(long)]
         out: PathBuf,
     },
@@ -197,20 +245,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             metrics,
             state,
             share_group,
+            roads,
         } => {
             init_logging("info,rumqttd=off");
-            let mut config = load_config(config.as_deref())?;
-            serve_state(&mut config, state, share_group)?;
-            if let Some(listen) = listen {
-                config.serve.listen = listen;
-            }
-            if let Some(metrics) = metrics {
-                config.serve.metrics = metrics.to_string();
-            }
+            let overrides = Overrides {
+                listen,
+                broker,
+                metrics,
+                state,
+                share_group,
+                default_state_file: Some(kairos::store::default_state_path()?),
+            };
+            let config = Config::load_with(config.as_deref(), &overrides)?;
+            warn_about_unshared_state(&config);
             let mut options = ServeOptions::new(config, OfferSource::Paths(offers));
-            if let Some(url) = broker {
-                options.broker = BrokerChoice::External(url);
-            }
+            options.roads = roads;
             runtime()?.block_on(kairos::serve::serve(
                 options,
                 kairos::serve::shutdown_signal(),
@@ -236,7 +285,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 File::create(&out).with_context(|| format!("cannot write {}", out.display()))?;
             let options = kairos::serve::record::RecordOptions {
                 config,
-                broker,
+                broker: broker.parse()?,
                 clock: kairos::serve::Clock::System,
                 ready: None,
             };
@@ -253,6 +302,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             trace,
             config,
             out,
+            roads,
             html,
         } => {
             let config = load_config(config.as_deref())?;
@@ -261,6 +311,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let trace = File::open(&trace)
                 .with_context(|| format!("cannot read trace {}", trace.display()))?;
             let mut engine = Engine::new(config.engine, Arc::new(catalog));
+            engine.set_roads(load_roads(roads.as_deref())?);
             let mut sink: Box<dyn Write> = match out {
                 Some(path) => Box::new(
                     File::create(&path)
@@ -271,7 +322,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut sink = BufWriter::with_capacity(1 << 16, &mut sink);
             let mut recorder = html
                 .is_some()
-                .then(|| kairos::report::Recorder::new(kairos::report::NoExplanation));
+                .then(|| kairos::report::Recorder::new(kairos::report::EngineExplainer::new()));
             let summary = kairos::replay::replay_observed(
                 &mut engine,
                 BufReader::with_capacity(1 << 16, trace),
@@ -282,12 +333,52 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .context("replay failed")?;
             sink.flush().context("cannot write the output")?;
             if let (Some(path), Some(recorder)) = (html, recorder) {
-                let report = kairos::report::from_replay(&title, engine.catalog(), recorder);
+                let mut report = kairos::report::from_replay(&title, engine.catalog(), recorder);
+                if let Some(network) = engine.roads() {
+                    report.roads = kairos::report::roads_near(network, &report.devices);
+                }
                 kairos::report::write(&path, &report)
                     .with_context(|| format!("cannot write {}", path.display()))?;
             }
             if summary.skipped > 0 {
                 eprintln!("kairos: {} trace lines skipped", summary.skipped);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Explain {
+            offers,
+            trace,
+            at,
+            device,
+            roads,
+            limit,
+            json,
+            config,
+        } => {
+            let at = kairos::explain::parse_moment(&at).map_err(anyhow::Error::msg)?;
+            let config = load_config(config.as_deref())?;
+            let catalog = load_catalog(&offers)?;
+            let file = File::open(&trace)
+                .with_context(|| format!("cannot read trace {}", trace.display()))?;
+            let mut engine = Engine::new(config.engine, Arc::new(catalog));
+            engine.set_roads(load_roads(roads.as_deref())?);
+            kairos::explain::replay_until(
+                &mut engine,
+                BufReader::with_capacity(1 << 16, file),
+                at.time,
+                &mut std::io::stderr().lock(),
+            )
+            .context("replay failed")?;
+            let explanation = engine.explain(&device, &at, limit);
+            let mut out = std::io::stdout().lock();
+            if json {
+                serde_json::to_writer_pretty(&mut out, &kairos::explain::to_json(&explanation))?;
+                writeln!(out)?;
+            } else {
+                use std::io::IsTerminal;
+                let colour =
+                    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+                kairos::explain::write_text(&explanation, &mut out, colour)?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -300,11 +391,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             seed,
             from,
         } => {
-            let from = if from.is_empty() {
-                kairos::gen::default_sources(std::path::Path::new("../shared/data/osm"))
-            } else {
-                from
-            };
+            let from = from
+                .into_iter()
+                .flat_map(|path| {
+                    if path.is_dir() {
+                        kairos::gen::default_sources(&path)
+                    } else {
+                        vec![path]
+                    }
+                })
+                .collect();
             let mut options = kairos::gen::GenerateOptions::new(from, merchants, devices, events);
             options.seed = seed;
             let summary = kairos::gen::generate(&options, &out)?;
@@ -335,6 +431,10 @@ fn import(what: ImportCommand) -> anyhow::Result<ExitCode> {
             let summary = import::import_merchants(&file, &out)?;
             summary.report(&out.display().to_string(), &mut stderr)?;
         }
+        ImportCommand::Roads { file, out } => {
+            let report = import::roads::import_roads(&file, &out)?;
+            writeln!(stderr, "{report}; written to {}", out.display())?;
+        }
         ImportCommand::Trace {
             file,
             out,
@@ -360,34 +460,26 @@ fn import(what: ImportCommand) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `--state` and `--share-group` over the config; the default state file when
-/// neither names a store (the library's empty `state` would mean memory only).
-fn serve_state(
-    config: &mut Config,
-    state: Option<String>,
-    share_group: Option<String>,
-) -> anyhow::Result<()> {
-    if let Some(state) = state {
-        config.serve.state = state;
-    }
-    if config.serve.state.is_empty() {
-        let default = kairos::store::default_state_path()?;
-        config.serve.state = default.to_string_lossy().into_owned();
-    }
-    if let Some(group) = share_group {
-        if let Some(why) = kairos::serve::share::invalid_group(&group) {
-            anyhow::bail!("--share-group {group:?}: {why}");
-        }
-        config.serve.share_group = group;
-    }
-    let shared_store = config.serve.state.starts_with("redis://");
-    if !config.serve.share_group.is_empty() && !shared_store {
+/// Several instances with a file store each keep their own device state.
+fn warn_about_unshared_state(config: &Config) {
+    let shared_store = matches!(config.serve.state, Some(StateUrl::Redis(_)));
+    if config.serve.share_group.is_some() && !shared_store {
         eprintln!(
             "kairos: warning: --share-group with a file store: each instance keeps its own device \
 state, so gaps and caps hold per instance only; give every instance the same --state redis://..."
         );
     }
-    Ok(())
+}
+
+/// Loads a road network for the engine (`--roads`); what it dropped, and a
+/// summary, on stderr.
+fn load_roads(
+    path: Option<&std::path::Path>,
+) -> anyhow::Result<Option<Arc<kairos::roads::RoadNetwork>>> {
+    let Some(path) = path else { return Ok(None) };
+    let (network, report) = kairos::import::roads::load_roads(path)?;
+    eprintln!("{report}");
+    Ok(Some(Arc::new(network)))
 }
 
 /// Loads offers for the engine: unusable features are warnings on stderr.

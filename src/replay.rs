@@ -3,9 +3,10 @@
 
 use std::io::{BufRead, Write};
 
-use crate::engine::Engine;
-use crate::output::Output;
 use crate::trace::{parse_line, write_publish, TraceEvent};
+use kairos_core::engine::Engine;
+use kairos_core::input::Input;
+use kairos_core::output::Output;
 
 /// What a replay went through.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -69,14 +70,15 @@ const SWEEP_EVERY: u64 = 65_536;
 /// What a replay goes through, told line by line (`replay --html` listens through
 /// `crate::report::Recorder`). Every method has a do-nothing default; `()` ignores all.
 pub trait Observer {
-    /// Trace line `line` is about to be stepped; `engine` is the state it finds.
-    fn before(&mut self, _engine: &Engine, _line: u64, _event: &TraceEvent<'_>) {}
+    /// Trace line `line`, read as `input`, is about to be stepped; `engine` is the state it finds.
+    fn before(&mut self, _engine: &Engine, _line: u64, _event: &TraceEvent<'_>, _input: &Input) {}
     /// Trace line `line` was stepped; `engine` is the state it left, `outputs` what it produced.
     fn after(
         &mut self,
         _engine: &Engine,
         _line: u64,
         _event: &TraceEvent<'_>,
+        _input: &Input,
         _outputs: &[Output],
     ) {
     }
@@ -88,14 +90,21 @@ impl Observer for () {}
 
 /// `None` listens to nothing.
 impl<O: Observer> Observer for Option<O> {
-    fn before(&mut self, engine: &Engine, line: u64, event: &TraceEvent<'_>) {
+    fn before(&mut self, engine: &Engine, line: u64, event: &TraceEvent<'_>, input: &Input) {
         if let Some(o) = self {
-            o.before(engine, line, event);
+            o.before(engine, line, event, input);
         }
     }
-    fn after(&mut self, engine: &Engine, line: u64, event: &TraceEvent<'_>, outputs: &[Output]) {
+    fn after(
+        &mut self,
+        engine: &Engine,
+        line: u64,
+        event: &TraceEvent<'_>,
+        input: &Input,
+        outputs: &[Output],
+    ) {
         if let Some(o) = self {
-            o.after(engine, line, event, outputs);
+            o.after(engine, line, event, input, outputs);
         }
     }
     fn skipped(&mut self, line: u64, reason: &str) {
@@ -153,9 +162,10 @@ pub fn replay_observed(
             }
         };
         summary.events += 1;
-        observer.before(engine, number, &event);
-        let outputs = engine.step(&event.topic, &event.payload, &event.at);
-        observer.after(engine, number, &event, &outputs);
+        let input = engine.read(&event.topic, &event.payload);
+        observer.before(engine, number, &event, &input);
+        let outputs = engine.step(&input, &event.at);
+        observer.after(engine, number, &event, &input, &outputs);
         for output in outputs {
             match output {
                 Output::Publish(publish) => {

@@ -7,8 +7,8 @@ use std::io::Write;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::engine::Stamp;
-use crate::output::{Body, Publish};
+use kairos_core::output::{Body, Publish};
+use kairos_core::Stamp;
 
 /// One input line of a trace.
 #[derive(Debug, Clone, PartialEq)]

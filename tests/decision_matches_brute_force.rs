@@ -283,6 +283,61 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// `explain` cannot drift from the decision: at the moment of a position,
+    /// the offer it says wins is the one that position was suggested (or none
+    /// when nothing was), and every offer it calls eligible ranks after it.
+    #[test]
+    fn the_explained_winner_is_the_decisions_answer(
+        specs in prop::collection::vec(merchant_spec(), 0..150),
+        profile in profile(),
+        hungry in any::<bool>(),
+        vacation in any::<bool>(),
+        speed in prop_oneof![Just(0.0), 2.0..30.0f64],
+        heading in 0.0..360.0f64,
+        offset in 0..5_400i64,
+    ) {
+        let features = features(&specs);
+        let mut sim = Sim::consenting(
+            &features,
+            json!({"diet": profile.diet, "likes": profile.likes, "dislikes": profile.dislikes}),
+        );
+        let trip = if vacation { "vacation" } else { "commute" };
+        sim.context(json!({"hungry": hungry, "trip": trip}), &t(-60));
+        let moved = sim.at(ANNECY, json!({"speed": speed, "heading": heading}), &t(offset));
+        let made = suggestion(&moved).map(|s| (s.merchant.id, s.offer.id));
+        let at = kairos::Stamp::parse(&t(offset)).unwrap();
+        let explanation = sim.engine.explain(DEV, &at, usize::MAX);
+        prop_assert_eq!(explanation.gate, None);
+        let winner = explanation.winner().map(|w| (w.merchant.clone(), w.offer.clone()));
+        prop_assert_eq!(&winner, &made);
+        let score = |v: &kairos::explain::Verdict| match v {
+            kairos::explain::Verdict::Wins { score }
+            | kairos::explain::Verdict::Outranked { score } => Some(*score),
+            kairos::explain::Verdict::RuledOut(_) => None,
+        };
+        let best = explanation.winner().and_then(|w| score(&w.verdict));
+        for c in &explanation.candidates {
+            if let (Some(s), Some(w)) = (score(&c.verdict), explanation.winner()) {
+                let b = best.unwrap();
+                prop_assert!(
+                    s > b || (s == b && (&c.merchant, &c.offer) >= (&w.merchant, &w.offer)),
+                    "{} {} scores {} but the winner {}", c.merchant, c.offer, s, b
+                );
+            }
+            prop_assert!(
+                explanation.winner().is_some() || score(&c.verdict).is_none(),
+                "{} {} is eligible but nothing won", c.merchant, c.offer
+            );
+        }
+        // Every offer of the catalog is explained (the limit was unbounded).
+        let offers: usize = catalog(&features).merchants().iter().map(|m| m.offers.len()).sum();
+        prop_assert_eq!(explanation.candidates.len(), offers);
+    }
+}
+
 /// The pruning's tightest case: once an offer is found, the walk still looks
 /// as far as a liked offer with an audience (× 0.75 × 0.9) could win from.
 #[test]

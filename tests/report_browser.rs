@@ -217,6 +217,9 @@ fn the_demo_report_shows_the_drive_each_suggestion_the_legend_and_every_event() 
     assert!(detail.contains("Le Comptoir sans Gluten"), "{detail}");
     assert!(detail.contains("Gluten-free holiday lunch"));
     assert!(detail.contains("diet:gluten_free"));
+    // Its explanation: the winner with its score, and a rule for the others.
+    assert!(detail.contains("wins (score"), "{detail}");
+    assert!(detail.contains("diet_not_served"), "{detail}");
 }
 
 #[test]

@@ -56,7 +56,7 @@ async fn start_serve_with(
 ) -> (JoinHandle<ServeSummary>, CancellationToken) {
     let mut config = Config::default();
     config.serve.client_id = format!("kairos-test-{}", free_address().port());
-    config.serve.offers_poll_ms = 50;
+    config.serve.offers_poll = std::time::Duration::from_millis(50);
     configure(&mut config);
     let (ready, is_ready) = oneshot::channel();
     let stop = CancellationToken::new();
@@ -64,6 +64,7 @@ async fn start_serve_with(
         config,
         broker,
         offers: OfferSource::Paths(vec![offers]),
+        roads: None,
         clock,
         ready: Some(ready),
     };
@@ -298,7 +299,11 @@ async fn serve_on_the_embedded_broker_answers_a_drive_with_the_seed_suggestion()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_on_mosquitto_answers_mosquitto_pub_on_mosquitto_sub() {
     let broker = Mosquitto::start(free_address().port());
-    let (server, stop) = start_serve(BrokerChoice::External(broker.url()), lunchtime_clock()).await;
+    let (server, stop) = start_serve(
+        BrokerChoice::External(broker.url().parse().unwrap()),
+        lunchtime_clock(),
+    )
+    .await;
     let sub = Sub::start(broker.port);
     for (_, topic, payload) in drive().into_iter().take(4) {
         mosquitto_pub(broker.port, &topic, &payload, topic.ends_with("/profile"));
@@ -310,7 +315,11 @@ async fn serve_on_mosquitto_answers_mosquitto_pub_on_mosquitto_sub() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_speaks_mqtt_5_to_mosquitto_and_is_not_sent_its_own_answers() {
     let broker = Mosquitto::start(free_address().port());
-    let (server, stop) = start_serve(BrokerChoice::External(broker.url()), lunchtime_clock()).await;
+    let (server, stop) = start_serve(
+        BrokerChoice::External(broker.url().parse().unwrap()),
+        lunchtime_clock(),
+    )
+    .await;
     let sub = Sub::start_with(broker.port, &["-V", "mqttv5"]);
     let inputs: Vec<_> = drive().into_iter().take(4).collect();
     for (i, (_, topic, payload)) in inputs.iter().enumerate() {
@@ -422,7 +431,7 @@ fn levels_seen(levels: &mut mpsc::UnboundedReceiver<u8>) -> Vec<u8> {
 /// serve stops. Its summary, and how many inputs the drive sent.
 async fn serve_through(broker: &Mosquitto, port: u16) -> (ServeSummary, u64) {
     let (server, stop) = start_serve(
-        BrokerChoice::External(format!("mqtt://127.0.0.1:{port}")),
+        BrokerChoice::External(format!("mqtt://127.0.0.1:{port}").parse().unwrap()),
         lunchtime_clock(),
     )
     .await;
@@ -476,7 +485,11 @@ async fn a_broker_not_ready_at_first_still_gets_mqtt_5_once_it_is() {
 async fn serve_keeps_answering_with_its_state_when_mosquitto_restarts_mid_drive() {
     let port = free_address().port();
     let mut broker = Mosquitto::start(port);
-    let (server, stop) = start_serve(BrokerChoice::External(broker.url()), lunchtime_clock()).await;
+    let (server, stop) = start_serve(
+        BrokerChoice::External(broker.url().parse().unwrap()),
+        lunchtime_clock(),
+    )
+    .await;
     let lines = drive();
     {
         // Profile and context, then an `ask` with no position yet: its answer
@@ -541,7 +554,7 @@ async fn a_recorded_live_session_replays_to_the_same_suggestions() {
             let mut file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
             let options = kairos::serve::record::RecordOptions {
                 config: Config::default(),
-                broker: format!("mqtt://{listen}"),
+                broker: format!("mqtt://{listen}").parse().unwrap(),
                 clock,
                 ready: Some(recording),
             };
@@ -725,10 +738,10 @@ async fn a_burst_larger_than_the_engine_queue_is_held_back_not_dropped() {
     let broker = Mosquitto::start(free_address().port());
     let address: SocketAddr = format!("127.0.0.1:{}", broker.port).parse().unwrap();
     let (server, stop) = start_serve_with(
-        BrokerChoice::External(broker.url()),
+        BrokerChoice::External(broker.url().parse().unwrap()),
         lunchtime_clock(),
         data("data/demo/offers.geojson"),
-        |c| c.serve.channel_capacity = 1,
+        |c| c.serve.channel_capacity = std::num::NonZeroUsize::MIN,
     )
     .await;
     let (cars, mut answers) = test_client(address).await;

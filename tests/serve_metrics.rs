@@ -54,7 +54,7 @@ async fn the_metrics_endpoint_counts_a_drive() {
     let metrics = free_address();
     let mut config = Config::default();
     config.serve.client_id = format!("kairos-metrics-{}", listen.port());
-    config.serve.metrics = metrics.to_string();
+    config.serve.metrics = Some(metrics);
     let lines: Vec<_> = std::fs::read_to_string(data("data/demo/drive.jsonl"))
         .unwrap()
         .lines()
@@ -72,6 +72,7 @@ async fn the_metrics_endpoint_counts_a_drive() {
             config,
             broker: BrokerChoice::Embedded(listen),
             offers: OfferSource::Paths(vec![data("data/demo/offers.geojson")]),
+            roads: None,
             clock,
             ready: Some(ready),
         },

@@ -154,9 +154,9 @@ impl Drop for SecureMosquitto {
 fn config(broker: &SecureMosquitto, user: &str, password: &str) -> Config {
     let mut config = Config::default();
     config.serve.client_id = format!("kairos-tls-{}", broker.tls_port);
-    config.serve.ca_file = broker.ca.display().to_string();
-    config.serve.username = user.into();
-    config.serve.password = password.into();
+    config.serve.ca_file = Some(broker.ca.clone());
+    config.serve.username = Some(user.into());
+    config.serve.password = Some(password.into());
     config
 }
 
@@ -167,8 +167,9 @@ fn options(broker: &SecureMosquitto, config: Config) -> (ServeOptions, oneshot::
     let (ready, is_ready) = oneshot::channel();
     let options = ServeOptions {
         config,
-        broker: BrokerChoice::External(broker.tls_url()),
+        broker: BrokerChoice::External(broker.tls_url().parse().unwrap()),
         offers: OfferSource::Paths(vec![data("data/demo/offers.geojson")]),
+        roads: None,
         clock,
         ready: Some(ready),
     };
@@ -255,7 +256,7 @@ async fn a_broker_certificate_from_another_ca_is_refused_clearly() {
     let other = tempfile::tempdir().unwrap();
     let stranger = make_pki(other.path());
     let mut config = config(&broker, USER, PASSWORD);
-    config.serve.ca_file = stranger.ca.display().to_string();
+    config.serve.ca_file = Some(stranger.ca.clone());
     let (options, _ready) = options(&broker, config);
     let ended = tokio::time::timeout(WAIT, serve(options, std::future::pending()))
         .await

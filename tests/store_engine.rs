@@ -89,15 +89,15 @@ fn an_import_keeps_the_position_in_memory_and_an_export_never_holds_one() {
 }
 
 #[test]
-fn the_input_names_its_device_only_for_input_topics() {
+fn the_input_names_its_device_only_for_device_topics() {
     let sim = Sim::new(&[]);
-    let e = &sim.engine;
-    assert_eq!(e.device_of("kairos/car-1/position"), Some("car-1"));
-    assert_eq!(e.device_of("kairos/car-1/forget"), Some("car-1"));
-    assert_eq!(e.device_of("kairos/car-1/suggestion"), None);
-    assert_eq!(e.device_of("kairos/car-1/bogus"), None);
-    assert_eq!(e.device_of("other/car-1/position"), None);
-    assert_eq!(e.device_of("kairos/bad id/position"), None);
+    let device = |topic: &str| sim.engine.read(topic, b"{}").device().map(str::to_string);
+    assert_eq!(device("kairos/car-1/position").as_deref(), Some("car-1"));
+    assert_eq!(device("kairos/car-1/forget").as_deref(), Some("car-1"));
+    assert_eq!(device("kairos/car-1/bogus").as_deref(), Some("car-1"));
+    assert_eq!(device("kairos/car-1/suggestion"), None);
+    assert_eq!(device("other/car-1/position"), None);
+    assert_eq!(device("kairos/bad id/position"), None);
 }
 
 #[test]
@@ -120,7 +120,8 @@ async fn step(
     at: String,
 ) -> Vec<kairos::output::Output> {
     let stamp = Stamp::parse(&at).unwrap();
-    step_durably(&mut sim.engine, store, &topic, body.as_bytes(), &stamp)
+    let input = sim.engine.read(&topic, body.as_bytes());
+    step_durably(&mut sim.engine, store, &input, &stamp)
         .await
         .unwrap()
 }

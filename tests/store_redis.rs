@@ -219,8 +219,12 @@ async fn two_instances_never_both_suggest_inside_the_gap() {
     step_durably(
         &mut seed,
         &setup,
-        &format!("kairos/{DEV}/profile"),
-        profile.as_bytes(),
+        &kairos::input::read(
+            "kairos",
+            &format!("kairos/{DEV}/profile"),
+            profile.as_bytes(),
+            65_536,
+        ),
         &stamp,
     )
     .await
@@ -238,7 +242,8 @@ async fn two_instances_never_both_suggest_inside_the_gap() {
                 let mut instance = engine(&features);
                 let payload = pos(ANNECY, json!({})).to_string();
                 let stamp = Stamp::parse(&when).unwrap();
-                let outs = step_durably(&mut instance, &store, &topic, payload.as_bytes(), &stamp)
+                let input = instance.read(&topic, payload.as_bytes());
+                let outs = step_durably(&mut instance, &store, &input, &stamp)
                     .await
                     .unwrap();
                 suggestion(&outs)
@@ -274,8 +279,7 @@ async fn the_instance_that_loses_the_race_decides_again_and_stays_silent() {
     step_durably(
         &mut a,
         &a_store,
-        &profile_topic,
-        consent.as_bytes(),
+        &kairos::input::read("kairos", &profile_topic, consent.as_bytes(), 65_536),
         &Stamp::parse(&t(-60)).unwrap(),
     )
     .await
@@ -288,8 +292,9 @@ async fn the_instance_that_loses_the_race_decides_again_and_stays_silent() {
     let (b_state, b_version) = b_store.load(DEV).await.unwrap().unwrap();
     a.import_device(DEV, a_state);
     b.import_device(DEV, b_state);
-    assert!(suggestion(&a.step(&topic, payload.as_bytes(), &stamp)).is_some());
-    assert!(suggestion(&b.step(&topic, payload.as_bytes(), &stamp)).is_some());
+    let input = a.read(&topic, payload.as_bytes());
+    assert!(suggestion(&a.step(&input, &stamp)).is_some());
+    assert!(suggestion(&b.step(&input, &stamp)).is_some());
     let a_after = a.export_device(DEV).unwrap();
     let b_after = b.export_device(DEV).unwrap();
     assert!(matches!(
@@ -307,7 +312,7 @@ async fn the_instance_that_loses_the_race_decides_again_and_stays_silent() {
         SaveOutcome::Conflict,
         "B's suggestion is not recorded, so it is never published"
     );
-    let again = step_durably(&mut b, &b_store, &topic, payload.as_bytes(), &stamp)
+    let again = step_durably(&mut b, &b_store, &input, &stamp)
         .await
         .unwrap();
     assert!(suggestion(&again).is_none(), "{again:?}");

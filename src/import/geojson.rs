@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 
 use super::merchant::{merchant_kind, MerchantSink, MerchantSummary};
 use super::ImportError;
-use crate::geodesy::LatLon;
+use kairos_core::geodesy::LatLon;
 
 /// Imports `path` (`.geojson` or `.geojsonseq`) into the offer file `out`, atomically.
 pub fn import_file(path: &Path, out: &Path) -> Result<MerchantSummary, ImportError> {

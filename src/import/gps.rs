@@ -15,7 +15,7 @@ use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone, Utc};
 use serde_json::Value;
 
 use super::{ImportError, Tally};
-use crate::geodesy::LatLon;
+use kairos_core::geodesy::LatLon;
 
 /// One timed position from a log.
 #[derive(Debug, Clone, PartialEq)]

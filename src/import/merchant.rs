@@ -14,9 +14,9 @@ use std::io::Write;
 use serde_json::{Map, Value};
 
 use super::Tally;
-use crate::geodesy::LatLon;
-use crate::offers::hours::{HoursParser, Locality};
-use crate::offers::zone::timezone_named;
+use kairos_core::geodesy::LatLon;
+use kairos_core::offers::hours::{HoursParser, Locality};
+use kairos_core::offers::zone::timezone_named;
 
 /// `amenity` values imported as food and drink places.
 pub const FOOD_AND_DRINK: &[&str] = &[

@@ -20,6 +20,7 @@ pub mod geojson;
 pub mod gps;
 pub mod merchant;
 pub mod osm;
+pub mod roads;
 pub mod trace_log;
 
 use std::collections::BTreeMap;

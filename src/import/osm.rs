@@ -23,7 +23,7 @@ use serde_json::Value;
 
 use super::merchant::{merchant_kind, Kind, MerchantSink, MerchantSummary};
 use super::ImportError;
-use crate::geodesy::LatLon;
+use kairos_core::geodesy::LatLon;
 
 /// A merchant way waiting for its nodes' coordinates.
 struct PendingWay {

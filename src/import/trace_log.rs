@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 
 use super::gps::{read_log, Fix, Log};
 use super::{ImportError, Tally};
-use crate::geodesy::{bearing_deg, distance_m, LatLon};
+use kairos_core::geodesy::{bearing_deg, distance_m, LatLon};
 
 /// Faster than this from the last kept fix (m/s, about 250 km/h) is a GPS jump.
 pub const MAX_SPEED_MPS: f64 = 70.0;

@@ -9,8 +9,9 @@
 //! [`Explainer::before`] before every step (the engine as the input finds it),
 //! [`Explainer::explain`] for every suggestion just made (the engine as the step
 //! left it), and [`from_replay`] calls [`Explainer::status`] once for every merchant
-//! near the drive that no suggestion named. [`NoExplanation`], today's default,
-//! explains nothing and marks all of those `NotEligible("not chosen")`.
+//! near the drive that no suggestion named. [`NoExplanation`], the do-nothing one,
+//! explains nothing and marks all of those `NotEligible("not chosen")`;
+//! [`crate::report::EngineExplainer`] is the `explain` code plugged in.
 //!
 //! Big traces are capped (see the constants): the page stays a few megabytes
 //! and says in its summary what it left out.
@@ -21,10 +22,11 @@ use crate::catalog::Catalog;
 use crate::engine::Engine;
 use crate::geodesy::{distance_m, LatLon};
 use crate::index::FoodFilter;
-use crate::input::{parse_event, Event, Kind};
+use crate::input::{Event, Input};
 use crate::offers::Merchant;
 use crate::output::{Body, Output, Suggestion};
 use crate::replay::Observer;
+use crate::roads::graph::RoadNetwork;
 use crate::trace::TraceEvent;
 
 use super::model::{
@@ -42,6 +44,8 @@ pub const MAX_TIMELINE: usize = 10_000;
 pub const MAX_NOTABLE: usize = 10_000;
 /// At most this many suggestion markers.
 pub const MAX_SUGGESTIONS: usize = 5_000;
+/// At most this many road segments, those near the drive.
+pub const MAX_ROAD_SEGMENTS: usize = 20_000;
 /// At most this many drive positions over all devices (longer drives are thinned evenly).
 pub const MAX_DRIVE_POINTS: usize = 50_000;
 /// The status `NoExplanation` gives a merchant near the drive that was not suggested.
@@ -54,8 +58,8 @@ const MAX_TEXT_CHARS: usize = 160;
 
 /// What the rules made of the merchants: where `explain` plugs into the report.
 pub trait Explainer {
-    /// Before each step: the engine as `event` finds it.
-    fn before(&mut self, _engine: &Engine, _event: &TraceEvent<'_>) {}
+    /// Before each step: the engine as `event` (read as `input`) finds it.
+    fn before(&mut self, _engine: &Engine, _event: &TraceEvent<'_>, _input: &Input) {}
 
     /// The explanation of `suggestion`, just made for `event`; `engine` is the
     /// state the step left (the suggestion already recorded).
@@ -75,7 +79,7 @@ pub trait Explainer {
     }
 }
 
-/// Today's explainer: no explanations; unchosen merchants are `not chosen`.
+/// The do-nothing explainer: no explanations; unchosen merchants are `not chosen`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoExplanation;
 
@@ -219,22 +223,28 @@ impl<E: Explainer> Recorder<E> {
 }
 
 impl<E: Explainer> Observer for Recorder<E> {
-    fn before(&mut self, engine: &Engine, _line: u64, event: &TraceEvent<'_>) {
-        self.explainer.before(engine, event);
+    fn before(&mut self, engine: &Engine, _line: u64, event: &TraceEvent<'_>, input: &Input) {
+        self.explainer.before(engine, event, input);
     }
 
-    fn after(&mut self, engine: &Engine, line: u64, event: &TraceEvent<'_>, outputs: &[Output]) {
+    fn after(
+        &mut self,
+        engine: &Engine,
+        line: u64,
+        event: &TraceEvent<'_>,
+        input: &Input,
+        outputs: &[Output],
+    ) {
         self.lines = self.lines.max(line);
         self.counts.inputs += 1;
-        let device = engine.device_of(&event.topic);
-        let position = device
-            .filter(|_| event.topic.rsplit('/').next() == Some(Kind::Position.as_str()))
-            .and_then(
-                |_| match parse_event(Kind::Position, &event.payload, usize::MAX) {
-                    Ok(Event::Position(report)) => Some(report),
-                    _ => None,
-                },
-            );
+        let device = input.device();
+        let position = match input {
+            Input::Event {
+                event: Event::Position(report),
+                ..
+            } => Some(report),
+            _ => None,
+        };
         let text = match &position {
             Some(p) => {
                 let mut text = format!("{:.5}, {:.5}", p.location.lat, p.location.lon);
@@ -373,6 +383,39 @@ pub fn from_replay<E: Explainer>(title: &str, catalog: &Catalog, recorder: Recor
         roads: Vec::new(),
         problems: Vec::new(),
     }
+}
+
+/// The road segments with an end within about [`REACH_M`] of the drives' box (at
+/// most [`MAX_ROAD_SEGMENTS`]), each a two-point polyline, for [`Report::roads`].
+pub fn roads_near(network: &RoadNetwork, devices: &[Drive]) -> Vec<Vec<LatLon>> {
+    let points = devices
+        .iter()
+        .flat_map(|d| d.points.iter().map(|p| p.location));
+    let Some((south, north, west, east)) =
+        points.fold(None, |b: Option<(f64, f64, f64, f64)>, p| {
+            Some(b.map_or((p.lat, p.lat, p.lon, p.lon), |(s, n, w, e)| {
+                (s.min(p.lat), n.max(p.lat), w.min(p.lon), e.max(p.lon))
+            }))
+        })
+    else {
+        return Vec::new();
+    };
+    let margin_lat = REACH_M / 111_000.0;
+    let margin_lon = margin_lat / ((south + north) / 2.0).to_radians().cos().max(0.01);
+    let inside = |p: LatLon| {
+        (south - margin_lat..=north + margin_lat).contains(&p.lat)
+            && (west - margin_lon..=east + margin_lon).contains(&p.lon)
+    };
+    (0..network.segment_count() as u32)
+        .map(|segment| {
+            network
+                .segment_nodes(segment)
+                .map(|n| network.node_location(n))
+        })
+        .filter(|ends| ends.iter().any(|&p| inside(p)))
+        .take(MAX_ROAD_SEGMENTS)
+        .map(|ends| ends.to_vec())
+        .collect()
 }
 
 /// Every `stride`-th point, first and last kept, when all drives together hold
@@ -564,7 +607,7 @@ mod tests {
     }
 
     impl Explainer for Plugged {
-        fn before(&mut self, _engine: &Engine, _event: &TraceEvent<'_>) {
+        fn before(&mut self, _engine: &Engine, _event: &TraceEvent<'_>, _input: &Input) {
             self.steps += 1;
         }
         fn explain(

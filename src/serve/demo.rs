@@ -23,10 +23,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::{broker, mqtt, serve, BrokerChoice, Clock, OfferSource, ServeError, ServeOptions};
-use crate::catalog::Catalog;
-use crate::config::Config;
-use crate::offers::Loader;
+use crate::config::{BrokerAddress, Config};
 use crate::trace::parse_line;
+use kairos_core::catalog::Catalog;
+use kairos_core::offers::Loader;
 
 /// The bundled demo offers (Annecy, France).
 pub const DEMO_OFFERS: &str = include_str!("../../data/demo/offers.geojson");
@@ -72,6 +72,7 @@ pub async fn demo(listen: Option<SocketAddr>, out: &mut impl Write) -> Result<us
             config: config.clone(),
             broker: BrokerChoice::Embedded(listen),
             offers: OfferSource::Loaded(Arc::new(catalog)),
+            roads: None,
             clock: clock.clone(),
             ready: Some(ready_tx),
         },
@@ -96,7 +97,7 @@ pub async fn demo(listen: Option<SocketAddr>, out: &mut impl Write) -> Result<us
     );
 
     // The car: publishes the drive, listens for its suggestions.
-    let address = mqtt::BrokerAddress {
+    let address = BrokerAddress {
         host: listen.ip().to_string(),
         port: listen.port(),
         tls: false,

@@ -37,12 +37,11 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use tokio::task::JoinHandle;
 
 use super::ServeError;
-use crate::output::{Body, NoneReason};
+use kairos_core::input::Kind;
+use kairos_core::output::{Body, NoneReason};
 
-/// Input kinds counted by `kairos_events_total`, `other` last.
-const KINDS: [&str; 7] = [
-    "position", "context", "profile", "feedback", "ask", "forget", "other",
-];
+/// The label of inputs that name no input kind in `kairos_events_total`.
+const OTHER: &str = "other";
 
 /// Buckets of `kairos_decision_seconds`: 5 µs to 100 ms.
 const DECISION_BUCKETS: [f64; 14] = [
@@ -132,7 +131,8 @@ fn describe() {
 /// The handles the tasks of one `serve` run record into.
 #[derive(Clone)]
 pub struct ServeMetrics {
-    events: [Counter; KINDS.len()],
+    /// One per input kind, in [`Kind::ALL`] order, then [`OTHER`].
+    events: Vec<Counter>,
     suggestions: Counter,
     dropped: Counter,
     overloaded: Counter,
@@ -149,7 +149,12 @@ impl Default for ServeMetrics {
     /// Handles on the process's recorder (no-ops when none is installed).
     fn default() -> Self {
         Self {
-            events: KINDS.map(|kind| metrics::counter!(EVENTS, "kind" => kind)),
+            events: Kind::ALL
+                .iter()
+                .map(|kind| kind.as_str())
+                .chain([OTHER])
+                .map(|kind| metrics::counter!(EVENTS, "kind" => kind))
+                .collect(),
             suggestions: metrics::counter!(SUGGESTIONS),
             dropped: metrics::counter!(DROPPED),
             overloaded: metrics::counter!(OVERLOADED),
@@ -171,15 +176,11 @@ impl std::fmt::Debug for ServeMetrics {
 }
 
 impl ServeMetrics {
-    /// One input stepped: its kind (from its topic), how long the step took,
-    /// how many devices the engine now holds.
-    pub fn stepped(&self, topic: &str, took: Duration, devices: usize) {
-        let word = topic.rsplit('/').next().unwrap_or("");
-        let kind = KINDS[..KINDS.len() - 1]
-            .iter()
-            .position(|k| *k == word)
-            .unwrap_or(KINDS.len() - 1);
-        self.events[kind].increment(1);
+    /// One input stepped: its kind (`None`: it names none), how long the
+    /// step took, how many devices the engine now holds.
+    pub fn stepped(&self, kind: Option<Kind>, took: Duration, devices: usize) {
+        let counter = kind.map_or(Kind::ALL.len(), Kind::index);
+        self.events[counter].increment(1);
         self.decision.record(took.as_secs_f64());
         self.devices.set(devices as f64);
     }

@@ -17,14 +17,14 @@
 //! - [`broker`]: the embedded rumqttd, started unless a broker URL is given.
 //! - [`mqtt`]: broker addresses, client options, the edge task.
 //! - [`offers`]: offer files polled and reloaded off the engine task.
+//! - [`roads`]: the road file (`--roads`) polled and reloaded likewise.
 //! - [`clock`]: where receive times come from (system, or the demo's timeline).
 //! - [`demo`]: `kairos demo`, the seed example over real MQTT.
 //! - [`record`]: `kairos record`, inputs written as a trace file.
 //! - [`owntracks`]: OwnTracks locations read as positions (`serve.owntracks`).
 //! - [`tls`]: the rustls configuration for `mqtts://` brokers.
 //! - [`metrics`]: the Prometheus endpoint (`--metrics`) and what it counts.
-//! - [`state`]: where device state lives (`--state`) and how the engine task
-//!   steps through the store.
+//! - [`purge`]: the state store purged of expired history, off the engine task.
 //! - [`share`]: shared subscriptions for several instances (`--share-group`).
 //!
 //! Shutdown is a future passed in: when it completes, intake stops (the edge
@@ -39,9 +39,10 @@ pub mod metrics;
 pub mod mqtt;
 pub mod offers;
 pub mod owntracks;
+pub mod purge;
 pub mod record;
+pub mod roads;
 pub mod share;
-pub mod state;
 pub mod tls;
 mod version;
 
@@ -57,13 +58,14 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use clock::Clock;
-pub use mqtt::{parse_broker_url, BrokerAddress, Received};
+pub use mqtt::Received;
 
-use crate::catalog::Catalog;
-use crate::config::Config;
-use crate::engine::{Engine, Stamp};
-use crate::offers::LoadError;
-use crate::output::Output;
+use crate::config::{BrokerAddress, Config};
+use crate::store::{DeviceState, Stepped};
+use kairos_core::catalog::Catalog;
+use kairos_core::offers::LoadError;
+use kairos_core::output::Output;
+use kairos_core::{Engine, Stamp};
 
 /// How long the edge may keep polling after the last output to get the
 /// publishes and the disconnect out (the broker may be gone).
@@ -87,13 +89,8 @@ pub enum ServeError {
         detail: String,
     },
     /// The broker URL cannot be used.
-    #[error("broker {url:?}: {detail}")]
-    BrokerUrl {
-        /// The URL as given.
-        url: String,
-        /// Why.
-        detail: String,
-    },
+    #[error(transparent)]
+    BrokerUrl(#[from] crate::config::BadBrokerUrl),
     /// The TLS settings cannot be used (certificate files, key).
     #[error("TLS: {0}")]
     Tls(String),
@@ -122,8 +119,8 @@ pub enum ServeError {
 pub enum BrokerChoice {
     /// Start the embedded broker on this address (port 0: any free port).
     Embedded(SocketAddr),
-    /// Connect to an existing broker, `mqtt://host:port`.
-    External(String),
+    /// Connect to an existing broker.
+    External(BrokerAddress),
 }
 
 /// Where the offers come from.
@@ -143,6 +140,8 @@ pub struct ServeOptions {
     pub broker: BrokerChoice,
     /// The offers.
     pub offers: OfferSource,
+    /// The road network file (`--roads`), reloaded when it changes.
+    pub roads: Option<PathBuf>,
     /// Where receive times come from.
     pub clock: Clock,
     /// Told once the engine is subscribed (tests and the demo wait on it).
@@ -153,15 +152,15 @@ impl ServeOptions {
     /// Options from a configuration: its broker (embedded on `serve.listen`
     /// when `serve.broker` is empty), the system clock.
     pub fn new(config: Config, offers: OfferSource) -> Self {
-        let broker = if config.serve.broker.is_empty() {
-            BrokerChoice::Embedded(config.serve.listen)
-        } else {
-            BrokerChoice::External(config.serve.broker.clone())
+        let broker = match &config.serve.broker {
+            None => BrokerChoice::Embedded(config.serve.listen),
+            Some(address) => BrokerChoice::External(address.clone()),
         };
         Self {
             config,
             broker,
             offers,
+            roads: None,
             clock: Clock::System,
             ready: None,
         }
@@ -225,6 +224,8 @@ pub(crate) enum ToEngine {
     Inputs(Vec<Received>),
     /// A new offer set to swap in.
     Catalog(Arc<Catalog>),
+    /// A new road network to swap in.
+    Roads(Arc<kairos_core::roads::RoadNetwork>),
 }
 
 /// Resolves the broker to connect to, starting the embedded one if asked
@@ -234,7 +235,7 @@ pub async fn broker_address(
     config: &Config,
 ) -> Result<BrokerAddress, ServeError> {
     match choice {
-        BrokerChoice::External(url) => parse_broker_url(url),
+        BrokerChoice::External(address) => Ok(address.clone()),
         BrokerChoice::Embedded(listen) => {
             let addr = broker::start(*listen, config.serve.max_packet_bytes)?;
             broker::wait_listening(addr).await?;
@@ -256,19 +257,15 @@ pub async fn serve(
         config,
         broker,
         offers,
+        roads,
         clock,
         ready,
     } = options;
     // The broker first: a taken port is the most common mistake, and its
     // one-line answer should not wait for (or follow) the offers' warnings.
     let address = broker_address(&broker, &config).await?;
-    let _exporter = match config.serve.metrics.as_str() {
-        "" => None,
-        addr => Some(metrics::start(addr.parse().map_err(|_| {
-            ServeError::Other(format!("serve.metrics {addr:?} is not HOST:PORT"))
-        })?)?),
-    };
-    let state = state::DeviceState::open(&config.serve.state).await?;
+    let _exporter = config.serve.metrics.map(metrics::start).transpose()?;
+    let state = DeviceState::open(config.serve.state.as_ref()).await?;
     let catalog = match &offers {
         OfferSource::Loaded(catalog) => catalog.clone(),
         OfferSource::Paths(paths) => {
@@ -280,8 +277,21 @@ pub async fn serve(
         }
     };
     tracing::info!(merchants = catalog.len(), "offers loaded");
+    let network = match &roads {
+        None => None,
+        Some(path) => {
+            let path = path.clone();
+            let loaded = tokio::task::spawn_blocking(move || roads::load(&path))
+                .await
+                .map_err(|e| ServeError::Other(format!("road loading failed: {e}")))?
+                .map_err(|e| ServeError::Other(e.to_string()))?;
+            tracing::info!(nodes = loaded.node_count(), "roads loaded");
+            Some(Arc::new(loaded))
+        }
+    };
     tracing::info!(broker = %address, "connecting");
-    let client_id = share::client_id(&config.serve.client_id, &config.serve.share_group);
+    let share_group = config.serve.share_group.as_ref();
+    let client_id = share::client_id(&config.serve.client_id, share_group);
     // MQTT 5 to an external broker that offers it; the embedded rumqttd's
     // MQTT 5 is incomplete.
     let external = matches!(broker, BrokerChoice::External(_));
@@ -292,7 +302,7 @@ pub async fn serve(
     let (refused, is_refused) = oneshot::channel();
     let intake = CancellationToken::new();
     let stop = CancellationToken::new();
-    let capacity = config.serve.channel_capacity;
+    let capacity = config.serve.channel_capacity.get();
     // A batch holds at least one input, so `capacity` batches never bind
     // before `capacity` inputs do (the bound the edge enforces); the few more
     // places are for offer reloads, which share the channel.
@@ -310,9 +320,10 @@ pub async fn serve(
                         .owntracks
                         .then(|| owntracks::FILTER.to_string()),
                 )
-                .map(|f| share::filter(&config.serve.share_group, &f))
+                .map(|f| share::filter(share_group, &f))
                 .collect(),
             prefix: config.engine.prefix.clone(),
+            max_payload_bytes: config.engine.max_payload_bytes,
             clock: clock.clone(),
             counters: counters.clone(),
             intake: intake.clone(),
@@ -325,22 +336,31 @@ pub async fn serve(
     if let OfferSource::Paths(paths) = offers {
         tracker.spawn(offers::watch(
             paths,
-            Duration::from_millis(config.serve.offers_poll_ms),
+            config.serve.offers_poll,
+            to_engine.clone(),
+            intake.clone(),
+        ));
+    }
+    if let Some(path) = roads {
+        tracker.spawn(roads::watch(
+            path,
+            config.serve.offers_poll,
             to_engine.clone(),
             intake.clone(),
         ));
     }
     drop(to_engine);
     if let Some(store) = state.store() {
-        tracker.spawn(state::purge_periodically(
+        tracker.spawn(purge::purge_periodically(
             store.clone(),
-            Duration::from_secs(config.serve.purge_every_s),
+            config.serve.purge_every,
             config.engine.history_days,
             clock.clone(),
             intake.clone(),
         ));
     }
-    let engine = Engine::new(config.engine.clone(), catalog);
+    let mut engine = Engine::new(config.engine.clone(), catalog);
+    engine.set_roads(network);
     let engine = tracker.spawn(run_engine(
         engine,
         state,
@@ -349,7 +369,7 @@ pub async fn serve(
             client,
             stop: stop.clone(),
         },
-        Duration::from_secs(config.serve.sweep_every_s),
+        config.serve.sweep_every,
         clock,
         counters.clone(),
     ));
@@ -402,7 +422,7 @@ const ENGINE_BATCH: usize = 32;
 /// everything queued before it.
 async fn run_engine(
     mut engine: Engine,
-    state: state::DeviceState,
+    state: DeviceState,
     mut inbox: mpsc::Receiver<ToEngine>,
     outlet: Outlet,
     sweep_every: Duration,
@@ -430,6 +450,7 @@ async fn run_engine(
                     engine.set_catalog(catalog);
                     counters.metrics.merchants(engine.catalog().len());
                 }
+                ToEngine::Roads(network) => engine.set_roads(Some(network)),
                 ToEngine::Inputs(batch) => {
                     for received in batch {
                         step_one(&mut engine, &state, &outlet, &counters, received).await;
@@ -458,7 +479,7 @@ struct Outlet {
 /// Steps one input and publishes what it produced.
 async fn step_one(
     engine: &mut Engine,
-    state: &state::DeviceState,
+    state: &DeviceState,
     outlet: &Outlet,
     counters: &Counters,
     received: Received,
@@ -467,13 +488,11 @@ async fn step_one(
     let at = Stamp::from_utc(received.at);
     // On a store error nothing is published (fail closed); the failure is
     // logged and counted in `state`.
-    let (produced, took) = state
-        .step(engine, &received.topic, &received.payload, &at)
-        .await;
-    let produced = produced.unwrap_or_default();
+    let Stepped { outputs, decided } = state.step(engine, &received.input, &at).await;
+    let produced = outputs.unwrap_or_default();
     counters
         .metrics
-        .stepped(&received.topic, took, engine.device_count());
+        .stepped(received.input.kind(), decided, engine.device_count());
     for output in produced {
         match output {
             Output::Publish(publish) => {

@@ -52,8 +52,9 @@ use tokio_util::sync::CancellationToken;
 use super::version::{Choice, Failure};
 
 use super::{owntracks, Clock, Counters, ServeError, ToEngine};
-use crate::config::ServeConfig;
-use crate::output::Publish;
+use crate::config::{BrokerAddress, ServeConfig};
+use kairos_core::input::{read, Input};
+use kairos_core::output::Publish;
 
 /// First pause after a connection error; doubled on each failure in a row.
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
@@ -66,77 +67,13 @@ const REQUEST_CAPACITY: usize = 2048;
 /// The request queue for serve: room for the outputs of a full engine queue
 /// and more, so the engine rarely waits on it while the edge waits for room.
 fn request_capacity(config: &ServeConfig) -> usize {
-    REQUEST_CAPACITY.max(config.channel_capacity.saturating_mul(2))
+    REQUEST_CAPACITY.max(config.channel_capacity.get().saturating_mul(2))
 }
 
 /// Most inputs the edge hands over in one batch.
 const BATCH_MAX: usize = 64;
 /// Longest the edge waits, not reading, for the engine to make room.
 pub(crate) const PATIENCE: Duration = Duration::from_secs(1);
-
-/// A broker to connect to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BrokerAddress {
-    /// Host name or IP address.
-    pub host: String,
-    /// TCP port.
-    pub port: u16,
-    /// Over TLS (`mqtts://`).
-    pub tls: bool,
-}
-
-impl std::fmt::Display for BrokerAddress {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let scheme = if self.tls { "mqtts" } else { "mqtt" };
-        if self.host.contains(':') {
-            write!(f, "{scheme}://[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{scheme}://{}:{}", self.host, self.port)
-        }
-    }
-}
-
-/// Reads `mqtt://host[:port]` (port 1883 by default) or `mqtts://host[:port]`
-/// (TLS, port 8883 by default).
-pub fn parse_broker_url(url: &str) -> Result<BrokerAddress, ServeError> {
-    let bad = |detail: &str| ServeError::BrokerUrl {
-        url: url.to_string(),
-        detail: detail.to_string(),
-    };
-    let (rest, tls) = if let Some(rest) = url.strip_prefix("mqtts://") {
-        (rest, true)
-    } else {
-        let rest = url
-            .strip_prefix("mqtt://")
-            .or_else(|| url.strip_prefix("tcp://"))
-            .ok_or_else(|| bad("expected mqtt://HOST:PORT or mqtts://HOST:PORT"))?;
-        (rest, false)
-    };
-    let default_port = if tls { 8883 } else { 1883 };
-    let rest = rest.trim_end_matches('/');
-    if rest.contains(['/', '@', '?']) {
-        return Err(bad(
-            "expected mqtt(s)://HOST:PORT (credentials go in the config or KAIROS_BROKER_USERNAME / KAIROS_BROKER_PASSWORD)",
-        ));
-    }
-    let (host, port) = match rest.rsplit_once(':') {
-        // An IPv6 literal is bracketed: [::1]:1883.
-        Some((host, port)) if !host.is_empty() && (!host.contains(':') || host.ends_with(']')) => {
-            let port = port.parse().map_err(|_| bad("the port is not a number"))?;
-            (host, port)
-        }
-        _ => (rest, default_port),
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.is_empty() {
-        return Err(bad("no host"));
-    }
-    Ok(BrokerAddress {
-        host: host.to_string(),
-        port,
-        tls,
-    })
-}
 
 /// Client options for `address`: clean session, packet limit, credentials
 /// (from the config, overridden by `KAIROS_BROKER_USERNAME` / `KAIROS_BROKER_PASSWORD`),
@@ -152,14 +89,14 @@ pub fn client_options(
         .set_keep_alive(Duration::from_secs(30))
         .set_max_packet_size(config.max_packet_bytes, config.max_packet_bytes);
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let username = env("KAIROS_BROKER_USERNAME").unwrap_or_else(|| config.username.clone());
-    let password = env("KAIROS_BROKER_PASSWORD").unwrap_or_else(|| config.password.clone());
-    if !username.is_empty() {
-        options.set_credentials(username, password);
+    let username = env("KAIROS_BROKER_USERNAME").or_else(|| config.username.clone());
+    let password = env("KAIROS_BROKER_PASSWORD").or_else(|| config.password.clone());
+    if let Some(username) = username {
+        options.set_credentials(username, password.unwrap_or_default());
     }
     if address.tls {
         options.set_transport(Transport::Tls(super::tls::client_tls(config)?));
-    } else if !config.ca_file.is_empty() || !config.client_cert.is_empty() {
+    } else if config.ca_file.is_some() || config.client_identity.is_some() {
         tracing::warn!("serve.ca_file / client_cert are ignored: the broker URL is not mqtts://");
     }
     Ok(options)
@@ -569,13 +506,11 @@ pub(crate) fn connect(
     ))
 }
 
-/// One message as it arrived.
+/// One message as it arrived, read once into a typed input.
 #[derive(Debug, Clone)]
 pub struct Received {
-    /// Its topic.
-    pub topic: String,
-    /// Its payload bytes.
-    pub payload: Vec<u8>,
+    /// What it says.
+    pub input: Input,
     /// When it arrived, on the serve clock.
     pub at: DateTime<Utc>,
 }
@@ -586,6 +521,8 @@ pub(crate) struct Edge {
     pub filters: Vec<String>,
     /// The topic prefix (OwnTracks locations are mapped under it).
     pub prefix: String,
+    /// Largest input payload, in bytes (`engine.max_payload_bytes`).
+    pub max_payload_bytes: usize,
     pub clock: Clock,
     pub counters: Arc<Counters>,
     /// Cancelled: stop handing inputs on (the loop keeps running to flush).
@@ -715,7 +652,7 @@ impl Intake {
         self.counters.overloaded.fetch_add(count, Ordering::Relaxed);
         self.counters.metrics.overloaded(count);
         tracing::warn!(
-            topic = %first.topic,
+            topic = %first.input.topic(),
             count,
             "engine busy: inputs dropped"
         );
@@ -774,18 +711,18 @@ pub(crate) async fn run_edge(mut connection: Connection, mut edge: Edge, intake:
                 edge.counters.received.fetch_add(1, Ordering::Relaxed);
                 edge.counters.metrics.received();
                 let at = edge.clock.now();
-                let received = if topic.starts_with("owntracks/") {
-                    let Some((topic, payload)) =
-                        owntracks::to_position(&edge.prefix, &topic, &payload)
+                let input = if topic.starts_with("owntracks/") {
+                    let Some(input) =
+                        owntracks::to_input(&edge.prefix, &topic, &payload, edge.max_payload_bytes)
                     else {
                         tracing::debug!(%topic, "not an OwnTracks location; ignored");
                         continue;
                     };
-                    Received { topic, payload, at }
+                    input
                 } else {
-                    Received { topic, payload, at }
+                    read(&edge.prefix, &topic, &payload, edge.max_payload_bytes)
                 };
-                batch.push(received);
+                batch.push(Received { input, at });
             }
             Polled::Disconnect => break,
             Polled::Other => {}
@@ -884,8 +821,7 @@ mod tests {
     fn inputs(n: usize) -> Vec<Received> {
         (0..n)
             .map(|i| Received {
-                topic: format!("kairos/car-{i}/position"),
-                payload: b"{}".to_vec(),
+                input: read("kairos", &format!("kairos/car-{i}/position"), b"{}", 100),
                 at: Utc::now(),
             })
             .collect()
@@ -893,8 +829,11 @@ mod tests {
 
     fn topics(message: ToEngine) -> Vec<String> {
         match message {
-            ToEngine::Inputs(batch) => batch.into_iter().map(|r| r.topic).collect(),
-            ToEngine::Catalog(_) => panic!("a catalog"),
+            ToEngine::Inputs(batch) => batch
+                .into_iter()
+                .map(|r| r.input.topic().to_string())
+                .collect(),
+            ToEngine::Catalog(_) | ToEngine::Roads(_) => panic!("not inputs"),
         }
     }
 
@@ -1048,27 +987,5 @@ mod tests {
         ] {
             assert_eq!(other.failure(), Failure::Other, "{other}");
         }
-    }
-
-    #[test]
-    fn broker_urls_are_read_with_a_default_port() {
-        let a = parse_broker_url("mqtt://127.0.0.1:1884").unwrap();
-        assert_eq!((a.host.as_str(), a.port), ("127.0.0.1", 1884));
-        let a = parse_broker_url("mqtt://broker.local").unwrap();
-        assert_eq!((a.host.as_str(), a.port), ("broker.local", 1883));
-        let a = parse_broker_url("mqtt://[::1]:1885").unwrap();
-        assert_eq!((a.host.as_str(), a.port, a.tls), ("::1", 1885, false));
-        assert_eq!(a.to_string(), "mqtt://[::1]:1885");
-        let a = parse_broker_url("mqtts://broker.example").unwrap();
-        assert_eq!(
-            (a.host.as_str(), a.port, a.tls),
-            ("broker.example", 8883, true)
-        );
-        assert_eq!(a.to_string(), "mqtts://broker.example:8883");
-        let a = parse_broker_url("mqtts://localhost:18883").unwrap();
-        assert_eq!((a.port, a.tls), (18883, true));
-        assert!(parse_broker_url("http://h").is_err());
-        assert!(parse_broker_url("mqtt://h:port").is_err());
-        assert!(parse_broker_url("mqtt://").is_err());
     }
 }

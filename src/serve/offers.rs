@@ -15,8 +15,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::ToEngine;
-use crate::catalog::Catalog;
-use crate::offers::{offer_files, LoadError};
+use kairos_core::catalog::Catalog;
+use kairos_core::offers::{offer_files, LoadError};
 
 /// What the offer paths looked like: each file with its modification time and size.
 type Snapshot = Result<Vec<(PathBuf, Option<SystemTime>, u64)>, String>;

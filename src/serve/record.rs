@@ -14,9 +14,9 @@ use rumqttc::{Event, Outgoing, Packet, QoS, SubscribeFilter};
 use tokio::sync::oneshot;
 
 use super::{mqtt, Clock, ServeError};
-use crate::config::Config;
-use crate::engine::Stamp;
-use crate::input::Kind;
+use crate::config::{BrokerAddress, Config};
+use kairos_core::input::Kind;
+use kairos_core::Stamp;
 
 /// The input kinds recorded (outputs on the same prefix are left out).
 const INPUT_KINDS: [Kind; 6] = [
@@ -32,8 +32,8 @@ const INPUT_KINDS: [Kind; 6] = [
 pub struct RecordOptions {
     /// The configuration (prefix, credentials, packet limit).
     pub config: Config,
-    /// The broker, `mqtt://host:port`.
-    pub broker: String,
+    /// The broker.
+    pub broker: BrokerAddress,
     /// Where receive times come from.
     pub clock: Clock,
     /// Told once subscribed.
@@ -52,7 +52,7 @@ pub async fn record(
         clock,
         mut ready,
     } = options;
-    let address = mqtt::parse_broker_url(&broker)?;
+    let address = broker;
     let client_id = format!("kairos-record-{}", std::process::id());
     let (client, mut eventloop) =
         mqtt::client(mqtt::client_options(&client_id, &address, &config.serve)?);

@@ -19,24 +19,25 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::config::ShareGroup;
+
 /// The longest client id every MQTT 3.1.1 broker must accept.
 const CLIENT_ID_MAX: usize = 23;
 
 /// `filter` as this instance subscribes to it: `$share/{group}/{filter}` in a
 /// group, else unchanged.
-pub fn filter(group: &str, filter: &str) -> String {
-    if group.is_empty() {
-        filter.to_string()
-    } else {
-        format!("$share/{group}/{filter}")
+pub fn filter(group: Option<&ShareGroup>, filter: &str) -> String {
+    match group {
+        None => filter.to_string(),
+        Some(group) => format!("$share/{}/{filter}", group.as_str()),
     }
 }
 
 /// The MQTT client id of this instance: `base` alone, or, in a group, `base`
 /// (cut to fit) and `-` and 8 hex digits of this process, at most 23
 /// characters.
-pub fn client_id(base: &str, group: &str) -> String {
-    if group.is_empty() {
+pub fn client_id(base: &str, group: Option<&ShareGroup>) -> String {
+    if group.is_none() {
         return base.to_string();
     }
     let nanos = SystemTime::now()
@@ -47,41 +48,36 @@ pub fn client_id(base: &str, group: &str) -> String {
     format!("{keep}-{unique:08x}")
 }
 
-/// Why `group` cannot name a share group (MQTT 5: not empty, no `/`, `+`
-/// or `#`), if it cannot.
-pub fn invalid_group(group: &str) -> Option<&'static str> {
-    if group.contains(['/', '+', '#']) {
-        Some("a share group name may not contain '/', '+' or '#'")
-    } else if group.chars().any(char::is_whitespace) {
-        Some("a share group name may not contain spaces")
-    } else {
-        None
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn group(name: &str) -> ShareGroup {
+        ShareGroup::new(name).unwrap()
+    }
+
     #[test]
     fn a_group_shares_the_filter_and_no_group_leaves_it() {
-        assert_eq!(filter("", "kairos/+/+"), "kairos/+/+");
-        assert_eq!(filter("g", "kairos/+/+"), "$share/g/kairos/+/+");
+        assert_eq!(filter(None, "kairos/+/+"), "kairos/+/+");
+        assert_eq!(
+            filter(Some(&group("g")), "kairos/+/+"),
+            "$share/g/kairos/+/+"
+        );
     }
 
     #[test]
     fn instances_of_a_group_get_distinct_short_client_ids() {
-        assert_eq!(client_id("kairos", ""), "kairos");
-        let id = client_id("a-very-long-client-id-x", "g");
+        assert_eq!(client_id("kairos", None), "kairos");
+        let id = client_id("a-very-long-client-id-x", Some(&group("g")));
         assert!(id.len() <= CLIENT_ID_MAX, "{id}");
         assert!(id.starts_with("a-very-long-cl-"), "{id}");
     }
 
     #[test]
     fn group_names_with_topic_characters_are_refused() {
-        assert!(invalid_group("workers").is_none());
-        assert!(invalid_group("a/b").is_some());
-        assert!(invalid_group("a+").is_some());
-        assert!(invalid_group("a b").is_some());
+        assert!(ShareGroup::new("workers").is_ok());
+        for bad in ["a/b", "a+", "a b", ""] {
+            assert!(ShareGroup::new(bad).is_err(), "{bad:?}");
+        }
     }
 }

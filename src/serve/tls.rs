@@ -25,39 +25,34 @@ use rustls::{ClientConfig, RootCertStore};
 use super::ServeError;
 use crate::config::ServeConfig;
 
-/// The TLS configuration for `mqtts://` from `config`'s `ca_file`,
-/// `client_cert` and `client_key`.
+/// The TLS configuration for `mqtts://` from `config`'s `ca_file` and
+/// client identity (`client_cert` and `client_key`).
 pub fn client_tls(config: &ServeConfig) -> Result<TlsConfiguration, ServeError> {
-    if config.client_cert.is_empty() != config.client_key.is_empty() {
-        return Err(tls_error(
-            "serve.client_cert and serve.client_key go together: give both or neither".into(),
-        ));
-    }
-    let roots = if config.ca_file.is_empty() {
-        system_roots()?
-    } else {
-        file_roots(Path::new(&config.ca_file))?
+    let roots = match &config.ca_file {
+        None => system_roots()?,
+        Some(path) => file_roots(path)?,
     };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| tls_error(format!("TLS set-up: {e}")))?
         .with_root_certificates(roots);
-    let tls = if config.client_cert.is_empty() {
-        builder.with_no_client_auth()
-    } else {
-        let chain = certificates(Path::new(&config.client_cert), "serve.client_cert")?;
-        let key = PrivateKeyDer::from_pem_file(&config.client_key).map_err(|e| {
-            tls_error(format!(
-                "serve.client_key {}: no usable private key ({e})",
-                config.client_key
-            ))
-        })?;
-        builder.with_client_auth_cert(chain, key).map_err(|e| {
-            tls_error(format!(
-                "serve.client_cert / serve.client_key do not make a client identity: {e}"
-            ))
-        })?
+    let tls = match &config.client_identity {
+        None => builder.with_no_client_auth(),
+        Some(identity) => {
+            let chain = certificates(&identity.cert, "serve.client_cert")?;
+            let key = PrivateKeyDer::from_pem_file(&identity.key).map_err(|e| {
+                tls_error(format!(
+                    "serve.client_key {}: no usable private key ({e})",
+                    identity.key.display()
+                ))
+            })?;
+            builder.with_client_auth_cert(chain, key).map_err(|e| {
+                tls_error(format!(
+                    "serve.client_cert / serve.client_key do not make a client identity: {e}"
+                ))
+            })?
+        }
     };
     Ok(TlsConfiguration::Rustls(Arc::new(tls)))
 }
@@ -120,11 +115,9 @@ fn system_roots() -> Result<RootCertStore, ServeError> {
 mod tests {
     use super::*;
 
-    fn config(ca: &str, cert: &str, key: &str) -> ServeConfig {
+    fn config(ca: &str) -> ServeConfig {
         ServeConfig {
-            ca_file: ca.into(),
-            client_cert: cert.into(),
-            client_key: key.into(),
+            ca_file: Some(ca.into()),
             ..ServeConfig::default()
         }
     }
@@ -138,7 +131,7 @@ mod tests {
 
     #[test]
     fn a_missing_ca_file_is_one_clear_error() {
-        let error = refusal(&config("/nonexistent/ca.pem", "", ""));
+        let error = refusal(&config("/nonexistent/ca.pem"));
         assert!(
             error.contains("serve.ca_file /nonexistent/ca.pem"),
             "{error}"
@@ -150,13 +143,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ca.pem");
         std::fs::write(&path, "not a certificate").unwrap();
-        let error = refusal(&config(path.to_str().unwrap(), "", ""));
+        let error = refusal(&config(path.to_str().unwrap()));
         assert!(error.contains("no PEM certificate"), "{error}");
-    }
-
-    #[test]
-    fn a_client_certificate_needs_its_key() {
-        let error = refusal(&config("", "/some/cert.pem", ""));
-        assert!(error.contains("give both or neither"), "{error}");
     }
 }

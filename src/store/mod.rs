@@ -23,14 +23,14 @@ use std::future::Future;
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::device::{PersistedDevice, PERSISTED_SCHEMA};
+use kairos_core::device::{PersistedDevice, PERSISTED_SCHEMA};
 
 mod durable;
 mod redb;
 mod redis;
 mod url;
 
-pub use self::durable::{step_durably, step_durably_with, MAX_ATTEMPTS};
+pub use self::durable::{step_durably, DeviceState, Stepped, MAX_ATTEMPTS};
 pub use self::redb::RedbStore;
 pub use self::redis::{RedisStore, KEY_PREFIX};
 pub use self::url::{default_state_path, StateUrl};

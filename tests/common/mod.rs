@@ -147,7 +147,8 @@ impl Sim {
     /// Raw bytes on any topic at `at`.
     pub fn raw(&mut self, topic: &str, payload: &[u8], at: &str) -> Vec<Output> {
         let stamp = Stamp::parse(at).expect("test stamps are RFC 3339");
-        self.engine.step(topic, payload, &stamp)
+        let input = self.engine.read(topic, payload);
+        self.engine.step(&input, &stamp)
     }
 
     /// A JSON payload on this device's `kind` topic at `at`.

@@ -1,5 +1,7 @@
-//! The eligibility rules of SPEC, one function each, and the ranking score.
-//! The search in [`crate::decide`] calls these and nothing else decides.
+//! The eligibility rules of SPEC, one function each, their names ([`Rule`],
+//! in the order SPEC's `explain` lists them), and the ranking score. The
+//! search in [`crate::decide`] and the explanation in [`crate::explain`] call
+//! these and nothing else decides.
 
 use std::sync::Arc;
 
@@ -10,6 +12,115 @@ use crate::geodesy::TravelFrame;
 use crate::index::Ahead;
 use crate::message::Side;
 use crate::offers::{Audience, Condition, Hours, Merchant, Offer};
+
+/// A rule that can rule a suggestion out, in the order SPEC's `explain`
+/// applies them: first the device's own gates (they rule out every
+/// candidate at once), then the rules of each candidate offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Rule {
+    /// The profile has no `consent: true` (or there is no profile).
+    NoConsent,
+    /// No good position in the last 2 h.
+    NoPosition,
+    /// The last position's `ts` is more than 2 min off the clock.
+    StalePosition,
+    /// Within the profile's quiet hours (not for `ask`).
+    QuietHours,
+    /// Within `min_gap_min` of the last suggestion (not for `ask`).
+    Gap,
+    /// `max_per_day` suggestions in the last 24 h (not for `ask`).
+    DailyCap,
+    /// Farther than the reach (or the offer's `radius_m`), or no road path within it.
+    OutOfReach,
+    /// Not within ±60° of a moving device's heading.
+    Behind,
+    /// Not within the corridor of the planned route ahead.
+    OffCorridor,
+    /// The detour from the planned route takes longer than `max_detour_s`.
+    DetourTooLong,
+    /// A food offer where a diet of the profile is not served.
+    DietNotServed,
+    /// A food offer and the context is not `hungry: true`.
+    NotHungry,
+    /// The merchant carries a tag of the profile's `dislikes`.
+    Disliked,
+    /// The merchant is not open at arrival.
+    ClosedAtArrival,
+    /// The offer's `when` or validity dates do not hold at arrival.
+    OfferNotValid,
+    /// The offer's audience does not hold for the device.
+    Audience,
+    /// The person dismissed this offer.
+    Dismissed,
+    /// The person blocked this merchant.
+    Blocked,
+    /// This offer was suggested to the device in the last 24 h.
+    SuggestedIn24h,
+}
+
+impl Rule {
+    /// The rules of one candidate offer, in SPEC's order.
+    pub const CANDIDATE: [Rule; 13] = [
+        Rule::OutOfReach,
+        Rule::Behind,
+        Rule::OffCorridor,
+        Rule::DetourTooLong,
+        Rule::DietNotServed,
+        Rule::NotHungry,
+        Rule::Disliked,
+        Rule::ClosedAtArrival,
+        Rule::OfferNotValid,
+        Rule::Audience,
+        Rule::Dismissed,
+        Rule::Blocked,
+        Rule::SuggestedIn24h,
+    ];
+
+    /// The same rules, cheapest first: the order the search applies them in
+    /// (it only needs to know whether all hold). Placing a merchant by road
+    /// is the costliest step, so the rules that need no place come first,
+    /// and the time rules, which need the arrival, last.
+    pub const BY_COST: [Rule; 13] = [
+        Rule::Behind,
+        Rule::DietNotServed,
+        Rule::NotHungry,
+        Rule::Dismissed,
+        Rule::Blocked,
+        Rule::SuggestedIn24h,
+        Rule::Audience,
+        Rule::Disliked,
+        Rule::OffCorridor,
+        Rule::DetourTooLong,
+        Rule::OutOfReach,
+        Rule::OfferNotValid,
+        Rule::ClosedAtArrival,
+    ];
+
+    /// The code `explain` prints, e.g. `closed_at_arrival`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Rule::NoConsent => "no_consent",
+            Rule::NoPosition => "no_position",
+            Rule::StalePosition => "stale_position",
+            Rule::QuietHours => "quiet_hours",
+            Rule::Gap => "gap",
+            Rule::DailyCap => "daily_cap",
+            Rule::OutOfReach => "out_of_reach",
+            Rule::Behind => "behind",
+            Rule::OffCorridor => "off_corridor",
+            Rule::DetourTooLong => "detour_too_long",
+            Rule::DietNotServed => "diet_not_served",
+            Rule::NotHungry => "not_hungry",
+            Rule::Disliked => "disliked",
+            Rule::ClosedAtArrival => "closed_at_arrival",
+            Rule::OfferNotValid => "offer_not_valid",
+            Rule::Audience => "audience",
+            Rule::Dismissed => "dismissed",
+            Rule::Blocked => "blocked",
+            Rule::SuggestedIn24h => "suggested_in_24h",
+        }
+    }
+}
 
 /// Reach never below this, in metres.
 pub const MIN_REACH_M: f64 = 1_000.0;
@@ -31,14 +142,18 @@ pub fn reach_m(speed: f64) -> f64 {
     (speed * REACH_HORIZON_S).clamp(MIN_REACH_M, MAX_REACH_M)
 }
 
-/// Seconds to cover `distance_m` at `speed` (walking pace when slower than 2 m/s), rounded.
-pub fn eta_seconds(distance_m: f64, speed: f64) -> u64 {
-    let pace = if speed >= MOVING_SPEED {
+/// The pace arrival is reckoned at: the speed, or walking pace below 2 m/s.
+pub fn pace(speed: f64) -> f64 {
+    if speed >= MOVING_SPEED {
         speed
     } else {
         WALKING_SPEED
-    };
-    (distance_m / pace).round() as u64
+    }
+}
+
+/// Seconds to cover `distance_m` at `speed` (walking pace when slower than 2 m/s), rounded.
+pub fn eta_seconds(distance_m: f64, speed: f64) -> u64 {
+    (distance_m / pace(speed)).round() as u64
 }
 
 /// The instant of arrival.
@@ -149,6 +264,19 @@ pub fn is_open_at(merchant: &Merchant, arrival: DateTime<Utc>, hours: &mut impl 
         .is_none_or(|h| hours.open_at(h, arrival))
 }
 
+/// The person dismissed this offer (feedback `dismissed`).
+pub fn is_dismissed(device: &Device, merchant: &Merchant, offer: &Offer) -> bool {
+    !device.dismissed.is_empty()
+        && device
+            .dismissed
+            .contains(&(merchant.id.to_string(), offer.id.to_string()))
+}
+
+/// The person blocked this merchant (feedback `block_merchant`).
+pub fn is_blocked(device: &Device, merchant: &Merchant) -> bool {
+    device.blocked.contains(&*merchant.id)
+}
+
 /// The person's refusals and the 24 h no-repeat rule.
 pub fn is_fresh_for(
     device: &Device,
@@ -165,9 +293,15 @@ pub fn is_fresh_for(
 /// exact integer in units of 1/10,000 m, so two merchants at the same published
 /// distance tie exactly and the tie goes to the merchant id, as SPEC says.
 pub fn score(distance_m: f64, liked: bool, has_audience: bool) -> u64 {
+    score_of_key(whole_metres(distance_m), liked, has_audience)
+}
+
+/// The ranking score of a whole ranking key (metres, or seconds with roads):
+/// the key × 0.75 if liked × 0.9 with an audience, in units of 1/10,000.
+pub fn score_of_key(key: u64, liked: bool, has_audience: bool) -> u64 {
     let liked_factor = if liked { 75 } else { 100 };
     let audience_factor = if has_audience { 90 } else { 100 };
-    whole_metres(distance_m) * liked_factor * audience_factor
+    key.saturating_mul(liked_factor * audience_factor)
 }
 
 /// A distance beyond which no offer can score `best` or better, even liked and
@@ -214,6 +348,17 @@ mod tests {
             is_ahead_of(&frame, at(89.5), 0.4),
             "at the door counts as ahead"
         );
+    }
+
+    #[test]
+    fn the_search_applies_every_candidate_rule_once() {
+        let mut spec = Rule::CANDIDATE.to_vec();
+        let mut cost = Rule::BY_COST.to_vec();
+        spec.sort();
+        cost.sort();
+        assert_eq!(spec, cost);
+        spec.dedup();
+        assert_eq!(spec.len(), Rule::CANDIDATE.len());
     }
 
     #[test]

@@ -1,11 +1,11 @@
-//! The decision core: `Engine::step(topic, payload, at) -> outputs`.
+//! The decision core: `Engine::step(input, at) -> outputs`.
 //!
 //! Pure and deterministic: no clock, no IO, no randomness. The time of an event
 //! is given by the caller (the trace's `at` in replay, the receive time in
 //! serve), so both run exactly the same code.
 //!
 //! A few hooks let an edge keep device state in a store around `step`
-//! without the core doing any IO: [`Engine::device_of`] names the device an
+//! without the core doing any IO: [`Input::device`] names the device an
 //! input touches, [`Engine::import_device`] loads its persisted state before
 //! the step, [`Engine::export_device`] reads it back after, and
 //! [`Engine::forget_device`] / [`Engine::evict_settled`] drop it from memory.
@@ -15,56 +15,34 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, FixedOffset, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 use crate::catalog::Catalog;
 use crate::config::EngineConfig;
-use crate::decide::{best_offer, HoursCache};
+use crate::decide::{best_offer, Scratch, Situation};
 use crate::device::{Device, PersistedDevice, Position, Profile, SuggestionRecord, RECENT};
 use crate::feedback::apply_feedback;
-use crate::input::{parse_event, route, ErrorCode, Event, InputError, Kind, PositionReport, Route};
+use crate::input::{read, ErrorCode, Event, Input, InputError, Kind, PositionReport};
 use crate::offers::zone::timezone_at;
 use crate::output::{Body, ErrorReport, NoSuggestion, NoneReason, Output, Publish};
+use crate::roads::{Access, RoadNetwork};
+use crate::rules::Rule;
+use crate::stamp::Stamp;
 use crate::suggestion::build_suggestion;
 
 /// Floor of the gap between two suggestions, whatever the profile says.
 pub const MIN_GAP_FLOOR_MIN: u32 = 10;
-
-/// The time of an event: the instant, and its text as received (echoed in outputs).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stamp {
-    /// The instant.
-    pub time: DateTime<Utc>,
-    /// RFC 3339 text with offset.
-    pub text: String,
-}
-
-impl Stamp {
-    /// Reads RFC 3339 text with an offset.
-    pub fn parse(text: &str) -> Option<Self> {
-        let t: DateTime<FixedOffset> = DateTime::parse_from_rfc3339(text).ok()?;
-        Some(Self {
-            time: t.to_utc(),
-            text: text.to_string(),
-        })
-    }
-
-    /// A stamp for an instant, written in UTC.
-    pub fn from_utc(time: DateTime<Utc>) -> Self {
-        Self {
-            time,
-            text: time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-        }
-    }
-}
 
 /// The engine: the catalog in service and every device's state.
 pub struct Engine {
     config: EngineConfig,
     catalog: Arc<Catalog>,
     devices: HashMap<String, Device>,
-    /// Opening-hours states of the catalog's schedules, remembered (a pure memo).
-    hours: RefCell<HoursCache>,
+    /// The merchants on the road network, when roads are loaded.
+    access: Option<Arc<Access>>,
+    /// What decisions reuse: opening-hours states (a pure memo) and the road
+    /// search's buffers.
+    scratch: RefCell<Scratch>,
 }
 
 impl Engine {
@@ -74,14 +52,33 @@ impl Engine {
             config,
             catalog,
             devices: HashMap::new(),
-            hours: RefCell::default(),
+            access: None,
+            scratch: RefCell::default(),
         }
     }
 
     /// Swaps the catalog in service (device state is kept).
     pub fn set_catalog(&mut self, catalog: Arc<Catalog>) {
         self.catalog = catalog;
-        self.hours.get_mut().clear();
+        self.scratch.get_mut().hours.clear();
+        self.access = self
+            .access
+            .as_ref()
+            .map(|a| Arc::new(Access::new(a.network_arc().clone(), &self.catalog)));
+    }
+
+    /// Swaps the road network in service (`None`: decide in straight lines).
+    /// Devices' road matches are forgotten: they name the old network's roads.
+    pub fn set_roads(&mut self, roads: Option<Arc<RoadNetwork>>) {
+        self.access = roads.map(|network| Arc::new(Access::new(network, &self.catalog)));
+        for device in self.devices.values_mut() {
+            device.road = Default::default();
+        }
+    }
+
+    /// The road network in service, if any.
+    pub fn roads(&self) -> Option<&RoadNetwork> {
+        self.access.as_deref().map(Access::network)
     }
 
     /// The catalog in service.
@@ -99,14 +96,15 @@ impl Engine {
         self.devices.get(id)
     }
 
-    /// The device whose persisted state `step` would read or change for an
-    /// input on `topic`: the `{device}` of a valid input topic, else `None`
-    /// (outputs, invalid topics and unknown kinds touch no persisted state).
-    pub fn device_of<'t>(&self, topic: &'t str) -> Option<&'t str> {
-        match route(&self.config.prefix, topic) {
-            Route::Input(device, _) => Some(device),
-            Route::UnknownKind(_) | Route::Output | Route::Invalid(_) => None,
-        }
+    /// Reads one message once, with this engine's prefix and size limit (see
+    /// [`input::read`](crate::input::read)).
+    pub fn read(&self, topic: &str, payload: &[u8]) -> Input {
+        read(
+            &self.config.prefix,
+            topic,
+            payload,
+            self.config.max_payload_bytes,
+        )
     }
 
     /// The persisted part of a device's state (all but its position and rate
@@ -153,15 +151,16 @@ impl Engine {
         });
     }
 
-    /// Handles one input message received at `at`; returns what to publish.
-    pub fn step(&mut self, topic: &str, payload: &[u8], at: &Stamp) -> Vec<Output> {
-        let (device_id, kind) = match route(&self.config.prefix, topic) {
-            Route::Input(device, kind) => (device, Some(kind)),
-            Route::UnknownKind(device) => (device, None),
-            Route::Output => return Vec::new(),
-            Route::Invalid(reason) => {
+    /// Handles one input received at `at`; returns what to publish.
+    pub fn step(&mut self, input: &Input, at: &Stamp) -> Vec<Output> {
+        let (device_id, topic) = match input {
+            Input::Event { device, topic, .. } | Input::Malformed { device, topic, .. } => {
+                (device.as_str(), topic.as_str())
+            }
+            Input::Output { .. } => return Vec::new(),
+            Input::Invalid { topic, reason } => {
                 return vec![Output::Dropped {
-                    topic: topic.to_string(),
+                    topic: topic.clone(),
                     reason,
                 }]
             }
@@ -194,20 +193,12 @@ impl Engine {
         if device.bucket.tokens() >= rate.1 - 1.0 {
             device.bucket_notified(false);
         }
-        let Some(kind) = kind else {
-            let detail = format!(
-                "`{}` is not an input kind",
-                topic.rsplit('/').next().unwrap_or("")
-            );
-            return vec![self.error(
-                device_id,
-                topic,
-                InputError::new(ErrorCode::UnknownKind, detail),
-            )];
-        };
-        let event = match parse_event(kind, payload, self.config.max_payload_bytes) {
-            Ok(event) => event,
-            Err(error) => return vec![self.error(device_id, topic, error)],
+        let event = match input {
+            Input::Event { event, .. } => event.clone(),
+            Input::Malformed { error, .. } => {
+                return vec![self.error(device_id, topic, error.clone())]
+            }
+            Input::Output { .. } | Input::Invalid { .. } => return Vec::new(),
         };
         let outputs = self.apply(device_id, topic, event, at);
         if let Some(device) = self.devices.get_mut(device_id) {
@@ -231,6 +222,14 @@ impl Engine {
                 }
                 if !position.is_accurate() {
                     return Vec::new();
+                }
+                if let Some(access) = &self.access {
+                    device.road.matched = access.network().match_position(
+                        position.location,
+                        position.heading,
+                        position.speed,
+                        &mut device.road.memory,
+                    );
                 }
                 device.position = Some((position, now));
                 device.stale_report_at = None;
@@ -294,24 +293,33 @@ impl Engine {
                 Trigger::Position => None,
             };
         }
-        if trigger == Trigger::Position && !self.respect_allows(device, profile, position, now) {
+        if trigger == Trigger::Position && self.respect(device, profile, position, now).is_err() {
             return None;
         }
-        let Some(choice) = best_offer(
-            &self.catalog,
+        let situation = Situation {
+            catalog: &self.catalog,
+            access: self.access.as_deref(),
             device,
             profile,
             position,
+            road_match: device.road.matched,
             now,
-            &mut self.hours.borrow_mut(),
-        ) else {
+        };
+        let Some(choice) = best_offer(&situation, profile, &mut self.scratch.borrow_mut()) else {
             return match trigger {
                 Trigger::Ask => answer(NoneReason::NothingFits),
                 Trigger::Position => None,
             };
         };
-        let moving = choice.side.is_some();
-        let suggestion = build_suggestion(device_id, at, &choice, profile, moving);
+        let moving = crate::rules::travel_frame(position).is_some();
+        let suggestion = build_suggestion(
+            device_id,
+            at,
+            &choice,
+            profile,
+            moving,
+            self.access.is_some(),
+        );
         let record = SuggestionRecord {
             id: suggestion.id.clone(),
             at: now,
@@ -329,18 +337,19 @@ impl Engine {
         }))
     }
 
-    /// Quiet hours, the gap and the daily cap (not applied to `ask`).
-    fn respect_allows(
+    /// Quiet hours, the gap and the daily cap (not applied to `ask`): the
+    /// first that forbids a suggestion now, if any.
+    pub(crate) fn respect(
         &self,
         device: &Device,
         profile: &Profile,
         position: &Position,
         now: DateTime<Utc>,
-    ) -> bool {
+    ) -> Result<(), Rule> {
         if let Some(quiet) = profile.quiet_hours {
             let local = now.with_timezone(&timezone_at(position.location)).time();
             if quiet.contains(local) {
-                return false;
+                return Err(Rule::QuietHours);
             }
         }
         let gap_min = profile
@@ -351,10 +360,23 @@ impl Engine {
             .last_suggestion_at()
             .is_some_and(|last| now - last < Duration::minutes(i64::from(gap_min)))
         {
-            return false;
+            return Err(Rule::Gap);
         }
         let cap = profile.max_per_day.unwrap_or(self.config.max_per_day) as usize;
-        device.suggestions_since(now - RECENT) < cap
+        if device.suggestions_since(now - RECENT) >= cap {
+            return Err(Rule::DailyCap);
+        }
+        Ok(())
+    }
+
+    /// The merchants on the road network, when roads are loaded.
+    pub(crate) fn access(&self) -> Option<&Access> {
+        self.access.as_deref()
+    }
+
+    /// What decisions reuse.
+    pub(crate) fn scratch(&self) -> &RefCell<Scratch> {
+        &self.scratch
     }
 
     fn publish_answer(&self, device_id: &str, at: &Stamp, reason: NoneReason) -> Output {

@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveTime, Utc};
 use serde_json::{Map, Value};
 
-use crate::device::{Lang, Profile, QuietHours, TagPattern, Trip};
+use crate::device::{Change, ContextUpdate, Lang, Profile, QuietHours, TagPattern, Trip};
 use crate::geodesy::LatLon;
 
 /// Error codes of SPEC's `error` topic.
@@ -81,6 +81,21 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every input kind.
+    pub const ALL: [Kind; 6] = [
+        Kind::Position,
+        Kind::Context,
+        Kind::Profile,
+        Kind::Feedback,
+        Kind::Ask,
+        Kind::Forget,
+    ];
+
+    /// Where this kind is in [`Kind::ALL`] (an index for per-kind counters).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     fn parse(word: &str) -> Option<Self> {
         Some(match word {
             "position" => Kind::Position,
@@ -162,28 +177,6 @@ pub struct PositionReport {
     pub ts: Option<DateTime<Utc>>,
 }
 
-/// A change to one context field.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Change<T> {
-    /// Not mentioned: unchanged.
-    Keep,
-    /// `null`: cleared.
-    Clear,
-    /// A new value.
-    Set(T),
-}
-
-/// A validated context update (also what `ask` carries).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ContextUpdate {
-    /// `hungry`
-    pub hungry: Change<bool>,
-    /// `trip`
-    pub trip: Change<Trip>,
-    /// `party`
-    pub party: Change<u32>,
-}
-
 /// What feedback says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -223,6 +216,143 @@ pub enum Event {
     Ask(ContextUpdate),
     /// `forget`
     Forget,
+}
+
+impl Event {
+    /// The input kind this event came as.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Event::Position(_) => Kind::Position,
+            Event::Context(_) => Kind::Context,
+            Event::Profile(_) => Kind::Profile,
+            Event::Feedback(_) => Kind::Feedback,
+            Event::Ask(_) => Kind::Ask,
+            Event::Forget => Kind::Forget,
+        }
+    }
+}
+
+/// One message as kairos reads it, once, at the edge: the device and topic it
+/// came on, and what it says or why it cannot be used.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// A device's valid input.
+    Event {
+        /// The device (a valid id).
+        device: String,
+        /// The topic it came on.
+        topic: String,
+        /// What it says.
+        event: Event,
+    },
+    /// A device's input that cannot be used: an unknown kind (`kind` is
+    /// `None`) or a payload malformed for its kind. It is answered with an
+    /// error and counts towards the device's rate limit.
+    Malformed {
+        /// The device (a valid id).
+        device: String,
+        /// The topic it came on.
+        topic: String,
+        /// The kind, when the topic names one.
+        kind: Option<Kind>,
+        /// Why it was refused.
+        error: InputError,
+    },
+    /// One of kairos's own outputs (`suggestion`, `error`): not an input, ignored.
+    Output {
+        /// The topic it came on.
+        topic: String,
+    },
+    /// A topic that names no valid device or lies outside the prefix: logged
+    /// and counted, never answered.
+    Invalid {
+        /// The topic it came on.
+        topic: String,
+        /// Why it is not an input.
+        reason: &'static str,
+    },
+}
+
+impl Input {
+    /// An input of `device` that says `event`, on its `{prefix}/{device}/{kind}` topic.
+    pub fn event(prefix: &str, device: &str, event: Event) -> Self {
+        Input::Event {
+            topic: format!("{prefix}/{device}/{}", event.kind().as_str()),
+            device: device.to_string(),
+            event,
+        }
+    }
+
+    /// The device whose state this input may read or change.
+    pub fn device(&self) -> Option<&str> {
+        match self {
+            Input::Event { device, .. } | Input::Malformed { device, .. } => Some(device),
+            Input::Output { .. } | Input::Invalid { .. } => None,
+        }
+    }
+
+    /// The input kind its topic names, if any.
+    pub fn kind(&self) -> Option<Kind> {
+        match self {
+            Input::Event { event, .. } => Some(event.kind()),
+            Input::Malformed { kind, .. } => *kind,
+            Input::Output { .. } | Input::Invalid { .. } => None,
+        }
+    }
+
+    /// The topic it came on.
+    pub fn topic(&self) -> &str {
+        match self {
+            Input::Event { topic, .. }
+            | Input::Malformed { topic, .. }
+            | Input::Output { topic }
+            | Input::Invalid { topic, .. } => topic,
+        }
+    }
+}
+
+/// Reads one message: its topic (`{prefix}/{device}/{kind}`) and payload (at
+/// most `max_payload_bytes`), once, into a typed [`Input`].
+pub fn read(prefix: &str, topic: &str, payload: &[u8], max_payload_bytes: usize) -> Input {
+    let (device, kind) = match route(prefix, topic) {
+        Route::Input(device, kind) => (device, Some(kind)),
+        Route::UnknownKind(device) => (device, None),
+        Route::Output => {
+            return Input::Output {
+                topic: topic.to_string(),
+            }
+        }
+        Route::Invalid(reason) => {
+            return Input::Invalid {
+                topic: topic.to_string(),
+                reason,
+            }
+        }
+    };
+    let read = match kind {
+        Some(kind) => parse_event(kind, payload, max_payload_bytes),
+        None => Err(InputError::new(
+            ErrorCode::UnknownKind,
+            format!(
+                "`{}` is not an input kind",
+                topic.rsplit('/').next().unwrap_or("")
+            ),
+        )),
+    };
+    let (device, topic) = (device.to_string(), topic.to_string());
+    match read {
+        Ok(event) => Input::Event {
+            device,
+            topic,
+            event,
+        },
+        Err(error) => Input::Malformed {
+            device,
+            topic,
+            kind,
+            error,
+        },
+    }
 }
 
 /// Reads a payload of `kind`; `max_bytes` is the size limit.
@@ -380,6 +510,13 @@ impl Fields<'_> {
             Some(v) => read(v).map(Change::Set),
         }
     }
+}
+
+/// Reads a position payload that is already a JSON object (as an edge that
+/// translates another app's format, e.g. OwnTracks, builds one), with the
+/// same checks and errors as a `position` input.
+pub fn position_report(object: &Map<String, Value>) -> Result<PositionReport, InputError> {
+    position(&Fields(object))
 }
 
 fn position(f: &Fields) -> Result<PositionReport, InputError> {

@@ -38,18 +38,27 @@ pub struct Suggestion {
     pub message: String,
     /// The message's language.
     pub lang: &'static str,
-    /// Whole metres.
+    /// Whole metres (by road when placed by road).
     pub distance_m: u64,
+    /// Whole metres in a straight line, for a suggestion placed by road.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub straight_m: Option<u64>,
     /// Whole degrees from true north, device to merchant, in [0, 360).
     pub bearing: u16,
-    /// Side of the road, for a moving device with a heading.
+    /// Side of the road, for a moving device with a heading (by road: the
+    /// merchant's side of its access road as the path arrives there).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub side: Option<Side>,
+    /// The first turn off the road the device is on, by road.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub turn: Option<TurnRef>,
     /// Estimated seconds to arrival.
     pub eta_s: u64,
     /// Why this one.
     pub reasons: Vec<String>,
 }
+
+pub use crate::message::TurnRef;
 
 /// Why an `ask` got no suggestion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -3,21 +3,32 @@
 
 use crate::decide::{reasons, Choice};
 use crate::device::Profile;
-use crate::engine::Stamp;
-use crate::message::message_text;
-use crate::output::{MerchantRef, OfferRef, Suggestion};
+use crate::message::{message_text, road_message_text, Side};
+use crate::output::{MerchantRef, OfferRef, Suggestion, TurnRef};
+use crate::stamp::Stamp;
 
-/// The payload for `choice`, made to `device_id` at `at`.
+/// The payload for `choice`, made to `device_id` at `at`; `moving`: the
+/// device moves with a heading; `roads`: a road network is loaded.
 pub fn build_suggestion(
     device_id: &str,
     at: &Stamp,
     choice: &Choice,
     profile: &Profile,
     moving: bool,
+    roads: bool,
 ) -> Suggestion {
     let lang = profile.lang;
     let title = choice.offer.title.in_lang(lang.code()).to_string();
-    let message = message_text(&title, choice.distance_m, choice.side, lang);
+    let place = &choice.place;
+    let turn = place.turn.map(|t| TurnRef {
+        side: Side::from(t.side),
+        in_m: t.in_m.round().max(0.0) as u64,
+        nth: t.nth,
+    });
+    let message = match (&place.road, place.side) {
+        (Some(_), Some(side)) => road_message_text(&title, place.distance_m, side, turn, lang),
+        _ => message_text(&title, place.distance_m, place.side, lang),
+    };
     Suggestion {
         id: suggestion_id(device_id, at, &choice.merchant.id, &choice.offer.id),
         at: at.text.clone(),
@@ -31,11 +42,16 @@ pub fn build_suggestion(
         },
         message,
         lang: lang.code(),
-        distance_m: choice.distance_m.round() as u64,
-        bearing: (choice.bearing.round() as u16) % 360,
-        side: choice.side,
-        eta_s: choice.eta_s,
-        reasons: reasons(choice, profile, moving),
+        distance_m: place.distance_m.round() as u64,
+        straight_m: place
+            .road
+            .is_some()
+            .then(|| place.straight_m.round() as u64),
+        bearing: (place.bearing.round() as u16) % 360,
+        side: place.side,
+        turn,
+        eta_s: place.eta_s,
+        reasons: reasons(choice, profile, moving, roads),
     }
 }
 

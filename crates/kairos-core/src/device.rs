@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::geodesy::LatLon;
-use crate::input::{Change, ContextUpdate};
+use crate::roads::{MatchState, RoadMatch};
 
 /// How long a context field holds after it was set.
 pub const CONTEXT_TTL: Duration = Duration::hours(2);
@@ -24,6 +24,28 @@ pub const POSITION_MAX_SKEW: Duration = Duration::minutes(2);
 pub const WORST_ACCURACY_M: f64 = 500.0;
 /// How long a suggestion is kept for the no-repeat and daily-cap rules, at least.
 pub const RECENT: Duration = Duration::hours(24);
+
+/// A change to one context field.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Change<T> {
+    /// Not mentioned: unchanged.
+    Keep,
+    /// `null`: cleared.
+    Clear,
+    /// A new value.
+    Set(T),
+}
+
+/// A validated context update (also what `ask` carries).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ContextUpdate {
+    /// `hungry`
+    pub hungry: Change<bool>,
+    /// `trip`
+    pub trip: Change<Trip>,
+    /// `party`
+    pub party: Change<u32>,
+}
 
 /// Languages kairos writes messages in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -274,6 +296,19 @@ pub struct Device {
     limited: bool,
     /// When a stale position report last arrived (no position is kept from it).
     pub stale_report_at: Option<DateTime<Utc>>,
+    /// The last good position on the roads, in memory only.
+    pub road: RoadState,
+}
+
+/// A device on the road network: its last good position matched to a road,
+/// and what matching remembers between positions (memory only, like the
+/// position itself).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RoadState {
+    /// The last good position's match, when it matched a road.
+    pub matched: Option<RoadMatch>,
+    /// Matching's memory (the previous road, for continuity).
+    pub memory: MatchState,
 }
 
 impl Device {
@@ -339,6 +374,7 @@ impl Device {
     pub fn expire(&mut self, now: DateTime<Utc>, retention: Duration) {
         if self.position(now).is_none() {
             self.position = None;
+            self.road = RoadState::default();
         }
         if !self.stale_since(now) {
             self.stale_report_at = None;
