@@ -17,6 +17,8 @@
 //! - [`replay`]: the engine over a trace on a virtual clock.
 //! - [`check`]: offer file validation.
 //! - [`explain`]: `kairos explain`, the decision for one device explained.
+//! - [`report`]: `replay --html` and `check --html`, one self-contained HTML
+//!   page with a map of the drive or of the offer files.
 //! - [`serve`]: the engine live over MQTT (embedded rumqttd broker or an
 //!   existing one), plus `demo` and `record`.
 //! - [`store`]: durable device state (everything but positions) in a redb
@@ -41,6 +43,7 @@ pub mod explain;
 pub mod gen;
 pub mod import;
 pub mod replay;
+pub mod report;
 pub mod serve;
 pub mod store;
 pub mod trace;

@@ -105,6 +105,10 @@ enum Command {
         /// Road network: an OSM extract (.osm.pbf) or a file of `kairos import roads`.
         #[arg(long, value_name = "FILE")]
         roads: Option<PathBuf>,
+        /// Also write a map of the replay here: one self-contained HTML page
+        /// (drive, merchants near it, suggestions, timeline; opens offline).
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
     },
     /// Why kairos suggests what it suggests: replays a trace up to a moment,
     /// then lists the offers nearest the device, each with the first rule
@@ -140,6 +144,10 @@ enum Command {
         /// Offer file or folder of .geojson files (repeatable).
         #[arg(long, required = true, num_args = 1..)]
         offers: Vec<PathBuf>,
+        /// Also write the merchants on a map with their problems here
+        /// (one self-contained HTML page).
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
     },
     /// Turn real data into kairos files: merchants from OpenStreetMap, traces
     /// from GPS logs. What is dropped is counted by reason on stderr.
@@ -295,9 +303,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             config,
             out,
             roads,
+            html,
         } => {
             let config = load_config(config.as_deref())?;
             let catalog = load_catalog(&offers)?;
+            let title = format!("kairos replay: {}", trace.display());
             let trace = File::open(&trace)
                 .with_context(|| format!("cannot read trace {}", trace.display()))?;
             let mut engine = Engine::new(config.engine, Arc::new(catalog));
@@ -310,14 +320,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => Box::new(std::io::stdout().lock()),
             };
             let mut sink = BufWriter::with_capacity(1 << 16, &mut sink);
-            let summary = kairos::replay::replay(
+            let mut recorder = html
+                .is_some()
+                .then(|| kairos::report::Recorder::new(kairos::report::EngineExplainer::new()));
+            let summary = kairos::replay::replay_observed(
                 &mut engine,
                 BufReader::with_capacity(1 << 16, trace),
                 &mut sink,
                 &mut std::io::stderr().lock(),
+                &mut recorder,
             )
             .context("replay failed")?;
             sink.flush().context("cannot write the output")?;
+            if let (Some(path), Some(recorder)) = (html, recorder) {
+                let mut report = kairos::report::from_replay(&title, engine.catalog(), recorder);
+                if let Some(network) = engine.roads() {
+                    report.roads = kairos::report::roads_near(network, &report.devices);
+                }
+                kairos::report::write(&path, &report)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
             if summary.skipped > 0 {
                 eprintln!("kairos: {} trace lines skipped", summary.skipped);
             }
@@ -385,8 +407,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             summary.report(&out, &mut std::io::stderr().lock())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check { offers } => {
+        Command::Check { offers, html } => {
             let summary = kairos::check::check(&offers, &mut std::io::stdout().lock())?;
+            if let Some(path) = html {
+                kairos::report::write(&path, &kairos::report::from_check(&offers))
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
             Ok(if summary.errors > 0 {
                 ExitCode::from(1)
             } else {

@@ -3,8 +3,9 @@
 
 use std::io::{BufRead, Write};
 
-use crate::trace::{parse_line, write_publish};
+use crate::trace::{parse_line, write_publish, TraceEvent};
 use kairos_core::engine::Engine;
+use kairos_core::input::Input;
 use kairos_core::output::Output;
 
 /// What a replay went through.
@@ -66,6 +67,53 @@ fn read_line_capped(
 /// Sweep expired state every this many events (memory only: never changes output).
 const SWEEP_EVERY: u64 = 65_536;
 
+/// What a replay goes through, told line by line (`replay --html` listens through
+/// `crate::report::Recorder`). Every method has a do-nothing default; `()` ignores all.
+pub trait Observer {
+    /// Trace line `line`, read as `input`, is about to be stepped; `engine` is the state it finds.
+    fn before(&mut self, _engine: &Engine, _line: u64, _event: &TraceEvent<'_>, _input: &Input) {}
+    /// Trace line `line` was stepped; `engine` is the state it left, `outputs` what it produced.
+    fn after(
+        &mut self,
+        _engine: &Engine,
+        _line: u64,
+        _event: &TraceEvent<'_>,
+        _input: &Input,
+        _outputs: &[Output],
+    ) {
+    }
+    /// Trace line `line` was skipped, for `reason`.
+    fn skipped(&mut self, _line: u64, _reason: &str) {}
+}
+
+impl Observer for () {}
+
+/// `None` listens to nothing.
+impl<O: Observer> Observer for Option<O> {
+    fn before(&mut self, engine: &Engine, line: u64, event: &TraceEvent<'_>, input: &Input) {
+        if let Some(o) = self {
+            o.before(engine, line, event, input);
+        }
+    }
+    fn after(
+        &mut self,
+        engine: &Engine,
+        line: u64,
+        event: &TraceEvent<'_>,
+        input: &Input,
+        outputs: &[Output],
+    ) {
+        if let Some(o) = self {
+            o.after(engine, line, event, input, outputs);
+        }
+    }
+    fn skipped(&mut self, line: u64, reason: &str) {
+        if let Some(o) = self {
+            o.skipped(line, reason);
+        }
+    }
+}
+
 /// Replays `trace` through `engine`, writing every published message to `out`
 /// and every skipped line or dropped input to `log`.
 pub fn replay(
@@ -73,6 +121,17 @@ pub fn replay(
     trace: impl BufRead,
     out: &mut impl Write,
     log: &mut impl Write,
+) -> std::io::Result<ReplaySummary> {
+    replay_observed(engine, trace, out, log, &mut ())
+}
+
+/// [`replay`], telling `observer` every line on the way (same output bytes).
+pub fn replay_observed(
+    engine: &mut Engine,
+    trace: impl BufRead,
+    out: &mut impl Write,
+    log: &mut impl Write,
+    observer: &mut impl Observer,
 ) -> std::io::Result<ReplaySummary> {
     let mut summary = ReplaySummary::default();
     let mut trace = trace;
@@ -97,13 +156,17 @@ pub fn replay(
             Ok(event) => event,
             Err(reason) => {
                 summary.skipped += 1;
+                observer.skipped(number, &reason);
                 writeln!(log, "trace line {number}: {reason}; skipped")?;
                 continue;
             }
         };
         summary.events += 1;
         let input = engine.read(&event.topic, &event.payload);
-        for output in engine.step(&input, &event.at) {
+        observer.before(engine, number, &event, &input);
+        let outputs = engine.step(&input, &event.at);
+        observer.after(engine, number, &event, &input, &outputs);
+        for output in outputs {
             match output {
                 Output::Publish(publish) => {
                     summary.published += 1;

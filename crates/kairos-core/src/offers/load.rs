@@ -62,6 +62,8 @@ pub struct Problem {
     pub file: PathBuf,
     /// The feature: `features[3]`, with its id when known.
     pub feature: String,
+    /// The feature's position in the file's `features` array.
+    pub index: usize,
     /// What is wrong.
     pub reason: String,
     /// Error or warning.
@@ -219,6 +221,7 @@ impl Loader {
             self.problems.push(Problem {
                 file: file.to_path_buf(),
                 feature: place.clone(),
+                index,
                 reason,
                 severity,
             })
@@ -423,7 +426,8 @@ pub fn offer_files(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
     Ok(files)
 }
 
-fn feature_id(feature: &Value) -> Option<String> {
+/// A feature's id: `properties.id`, else the Feature's `id` (a string or number).
+pub fn feature_id(feature: &Value) -> Option<String> {
     let from_props = feature.get("properties").and_then(|p| p.get("id"));
     [from_props, feature.get("id")]
         .into_iter()
@@ -435,7 +439,8 @@ fn feature_id(feature: &Value) -> Option<String> {
         })
 }
 
-fn feature_location(geometry: Option<&Value>) -> Result<LatLon, String> {
+/// Where a feature's geometry puts the merchant (a polygon's centroid), or why it cannot.
+pub fn feature_location(geometry: Option<&Value>) -> Result<LatLon, String> {
     let geometry = geometry.and_then(Value::as_object).ok_or("no geometry")?;
     let coords = geometry
         .get("coordinates")
