@@ -69,7 +69,10 @@ impl Served {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("kairos exited ({status}) before {needle:?}:\n{log}");
             }
-            assert!(Instant::now() < deadline, "no {needle:?} in the log:\n{log}");
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} in the log:\n{log}"
+            );
             std::thread::sleep(Duration::from_millis(30));
         }
     }
@@ -189,6 +192,33 @@ fn serve_off_loopback_without_credentials_exits_2_with_one_line_saying_why() {
     }
 }
 
+#[test]
+fn a_password_file_with_a_plain_password_stops_serve_with_one_line_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users");
+    std::fs::write(&users, format!("{DEVICE}:{PASSWORD}\n")).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_kairos"))
+        .args(["serve", "--listen", &format!("0.0.0.0:{}", free_port())])
+        .arg("--offers")
+        .arg(museums(dir.path(), 1))
+        .arg("--state")
+        .arg(dir.path().join("state.redb"))
+        .env("KAIROS_EMBEDDED_USERS_FILE", &users)
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(
+        stderr,
+        format!(
+            "kairos: serve.embedded_users_file {}: line 1 (\"{DEVICE}\"): not a hashed password \
+             (hash the file with `mosquitto_passwd -U FILE`)\n",
+            users.display()
+        )
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_accounts_only_a_client_that_logs_in_is_let_in_and_it_is_answered() {
     let dir = tempfile::tempdir().unwrap();
@@ -201,9 +231,17 @@ async fn with_accounts_only_a_client_that_logs_in_is_let_in_and_it_is_answered()
     );
     assert!(served.log_text().contains("logins required"));
 
-    assert!(!accepted(options("127.0.0.1", port, None)).await, "no login");
     assert!(
-        !accepted(options("127.0.0.1", port, Some((DEVICE, "not-the-password-4711")))).await,
+        !accepted(options("127.0.0.1", port, None)).await,
+        "no login"
+    );
+    assert!(
+        !accepted(options(
+            "127.0.0.1",
+            port,
+            Some((DEVICE, "not-the-password-4711"))
+        ))
+        .await,
         "wrong password"
     );
     assert!(
@@ -226,7 +264,10 @@ async fn with_accounts_only_a_client_that_logs_in_is_let_in_and_it_is_answered()
 
     let log = served.log_text();
     assert!(log.contains("login refused"), "{log}");
-    assert!(!log.contains(PASSWORD) && !log.contains("not-the-password-4711"), "{log}");
+    assert!(
+        !log.contains(PASSWORD) && !log.contains("not-the-password-4711"),
+        "{log}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -323,8 +323,11 @@ mod tests {
 
     #[test]
     fn the_environment_names_the_users_file_and_the_credentials_over_the_file() {
-        let c = Config::from_toml("[serve]\nembedded_users_file = \"/etc/kairos/users\"\n", "t")
-            .unwrap();
+        let c = Config::from_toml(
+            "[serve]\nembedded_users_file = \"/etc/kairos/users\"\n",
+            "t",
+        )
+        .unwrap();
         assert_eq!(
             c.serve.embedded_users_file,
             Some(PathBuf::from("/etc/kairos/users"))

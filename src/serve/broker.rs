@@ -174,10 +174,23 @@ mod tests {
 
     #[test]
     fn loopback_is_127_slash_8_and_colon_colon_1_and_nothing_else() {
-        for ip in ["127.0.0.1", "127.0.0.2", "127.255.255.254", "::1", "::ffff:127.0.0.1"] {
+        for ip in [
+            "127.0.0.1",
+            "127.0.0.2",
+            "127.255.255.254",
+            "::1",
+            "::ffff:127.0.0.1",
+        ] {
             assert!(is_loopback(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["0.0.0.0", "::", "10.0.0.1", "192.168.1.20", "::ffff:10.0.0.1", "fe80::1"] {
+        for ip in [
+            "0.0.0.0",
+            "::",
+            "10.0.0.1",
+            "192.168.1.20",
+            "::ffff:10.0.0.1",
+            "fe80::1",
+        ] {
             assert!(!is_loopback(ip.parse().unwrap()), "{ip}");
         }
     }
@@ -188,7 +201,10 @@ mod tests {
         let taken = TcpListener::bind((Ipv4Addr::UNSPECIFIED, 0)).unwrap();
         let addr = taken.local_addr().unwrap();
         let error = start(addr, 1 << 20, None).unwrap_err();
-        assert!(matches!(error, ServeError::OpenWithoutCredentials { .. }), "{error:?}");
+        assert!(
+            matches!(error, ServeError::OpenWithoutCredentials { .. }),
+            "{error:?}"
+        );
         let line = error.to_string();
         assert!(line.contains(&addr.to_string()), "{line}");
         assert!(line.contains("without credentials"), "{line}");

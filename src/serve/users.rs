@@ -101,7 +101,8 @@ impl Users {
             if user.is_empty() {
                 return Err(format!("line {number}: no user name before ':'"));
             }
-            let hash = Hash::parse(hash).map_err(|why| format!("line {number} ({user:?}): {why}"))?;
+            let hash =
+                Hash::parse(hash).map_err(|why| format!("line {number} ({user:?}): {why}"))?;
             if accounts.insert(user.to_string(), hash).is_some() {
                 return Err(format!("line {number}: user {user:?} is listed twice"));
             }
@@ -122,11 +123,7 @@ impl Users {
     /// of the file.
     pub fn verify(&self, username: &str, password: &str) -> bool {
         let engine = username == self.engine.username
-            && bool::from(
-                password
-                    .as_bytes()
-                    .ct_eq(self.engine.password.as_bytes()),
-            );
+            && bool::from(password.as_bytes().ct_eq(self.engine.password.as_bytes()));
         engine
             || self
                 .accounts
@@ -215,9 +212,9 @@ impl Hash {
                 }
                 Ok(Self::Sha512 { salt, digest })
             }
-            ["", kind, ..] if !kind.is_empty() && kind.chars().all(|c| c.is_ascii_digit()) => Err(
-                "an unsupported hash (make it with mosquitto_passwd -H sha512-pbkdf2)",
-            ),
+            ["", kind, ..] if !kind.is_empty() && kind.chars().all(|c| c.is_ascii_digit()) => {
+                Err("an unsupported hash (make it with mosquitto_passwd -H sha512-pbkdf2)")
+            }
             _ => Err(PLAIN),
         }
     }
@@ -256,10 +253,7 @@ mod tests {
     const BOB_PBKDF2: &str = "bob:$7$101$RH9xurSIwDsGjJ2W$+/7FImgVr21JbCp3OxM3Y7Hr2m5le2g8+/PNNjN5XYc7anE6OuKHXny4VzQE777K4XtkZCkxQQo21pik8ITosw==";
 
     fn users() -> Users {
-        Users::parse(&format!(
-            "# devices\n{ALICE_SHA512}\n\n{BOB_PBKDF2}\r\n"
-        ))
-        .unwrap()
+        Users::parse(&format!("# devices\n{ALICE_SHA512}\n\n{BOB_PBKDF2}\r\n")).unwrap()
     }
 
     #[test]
@@ -293,7 +287,10 @@ mod tests {
     #[test]
     fn a_bad_line_is_refused_by_number_and_user_without_its_secret() {
         for (text, expect) in [
-            ("alice:open-sesame\n", "line 1 (\"alice\"): not a hashed password"),
+            (
+                "alice:open-sesame\n",
+                "line 1 (\"alice\"): not a hashed password",
+            ),
             (
                 &format!("{BOB_PBKDF2}\ncarol:$7$101$!!$AAAA\n") as &str,
                 "line 2 (\"carol\"): the salt or hash is not base64",
@@ -325,7 +322,10 @@ mod tests {
     fn a_missing_file_is_one_line_naming_the_key_and_the_path() {
         let error = Users::load(Path::new("/nonexistent/kairos-users")).unwrap_err();
         let line = error.to_string();
-        assert!(line.starts_with("serve.embedded_users_file /nonexistent/kairos-users: cannot read"), "{line}");
+        assert!(
+            line.starts_with("serve.embedded_users_file /nonexistent/kairos-users: cannot read"),
+            "{line}"
+        );
         assert!(!line.contains('\n'));
     }
 }
