@@ -22,7 +22,8 @@ use kairos::{Catalog, Config, Engine};
     version,
     about,
     after_help = "Exit codes: 0 success; 1 `check` found problems; 2 bad usage, an unreadable file, \
-or a broker that cannot be used (port taken, bad URL, credentials or certificate refused), \
+or a broker that cannot be used (port taken, bad URL, credentials or certificate refused, \
+the embedded broker off loopback without accounts, an unusable password file), \
 or a state store that cannot be opened (corrupt or unwritable file, Redis unreachable).\n\
 Logging (serve, demo, record) goes to stderr; set RUST_LOG to change it (e.g. RUST_LOG=kairos=debug; the embedded broker logs as rumqttd, off by default)."
 )]
@@ -44,7 +45,9 @@ enum Command {
         /// Credentials: KAIROS_BROKER_USERNAME / KAIROS_BROKER_PASSWORD.
         #[arg(long, conflicts_with = "listen")]
         broker: Option<String>,
-        /// Where the embedded broker listens [default: 127.0.0.1:1883].
+        /// Where the embedded broker listens [default: 127.0.0.1:1883]. Off
+        /// loopback only with accounts (serve.embedded_users_file or
+        /// KAIROS_EMBEDDED_USERS_FILE).
         #[arg(long)]
         listen: Option<SocketAddr>,
         /// Offer file or folder of .geojson files (repeatable); reloaded when they change.
@@ -255,6 +258,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 state,
                 share_group,
                 default_state_file: Some(kairos::store::default_state_path()?),
+                ..Overrides::from_env()
             };
             let config = Config::load_with(config.as_deref(), &overrides)?;
             warn_about_unshared_state(&config);
@@ -280,7 +284,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             config,
         } => {
             init_logging("info,rumqttd=off");
-            let config = load_config(config.as_deref())?;
+            let config = Config::load_with(config.as_deref(), &Overrides::from_env())?;
             let file =
                 File::create(&out).with_context(|| format!("cannot write {}", out.display()))?;
             let options = kairos::serve::record::RecordOptions {

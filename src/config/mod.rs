@@ -81,6 +81,9 @@ pub struct ServeConfig {
     pub share_group: Option<ShareGroup>,
     /// Between two purges of expired history from the state store.
     pub purge_every: Duration,
+    /// The embedded broker's accounts: a Mosquitto password file. `None`: no
+    /// logins, and the embedded broker listens on loopback only.
+    pub embedded_users_file: Option<PathBuf>,
 }
 
 /// A client certificate chain and its private key (PEM files).
@@ -126,8 +129,17 @@ pub struct Config {
     pub serve: ServeConfig,
 }
 
-/// What the command line says over the file (each `None`: the file decides).
-#[derive(Debug, Clone, Default)]
+/// The environment variable that names the broker user name (over `serve.username`).
+pub const ENV_USERNAME: &str = "KAIROS_BROKER_USERNAME";
+/// The environment variable that holds the broker password (over `serve.password`).
+pub const ENV_PASSWORD: &str = "KAIROS_BROKER_PASSWORD";
+/// The environment variable that names the embedded broker's password file
+/// (over `serve.embedded_users_file`).
+pub const ENV_EMBEDDED_USERS_FILE: &str = "KAIROS_EMBEDDED_USERS_FILE";
+
+/// What the command line and the environment say over the file (each
+/// `None`: the file decides).
+#[derive(Clone, Default)]
 pub struct Overrides {
     /// `--listen`
     pub listen: Option<SocketAddr>,
@@ -142,6 +154,43 @@ pub struct Overrides {
     /// The state file to use when neither the file nor `--state` names a
     /// store (`kairos serve` always keeps state; a library user may not).
     pub default_state_file: Option<PathBuf>,
+    /// `KAIROS_BROKER_USERNAME`
+    pub username: Option<String>,
+    /// `KAIROS_BROKER_PASSWORD`
+    pub password: Option<String>,
+    /// `KAIROS_EMBEDDED_USERS_FILE`
+    pub embedded_users_file: Option<PathBuf>,
+}
+
+impl Overrides {
+    /// What the environment overrides ([`ENV_USERNAME`], [`ENV_PASSWORD`],
+    /// [`ENV_EMBEDDED_USERS_FILE`]; empty counts as unset), so that secrets
+    /// need not be written in the file. The command line's fields are `None`.
+    pub fn from_env() -> Self {
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Self {
+            username: env(ENV_USERNAME),
+            password: env(ENV_PASSWORD),
+            embedded_users_file: env(ENV_EMBEDDED_USERS_FILE).map(PathBuf::from),
+            ..Self::default()
+        }
+    }
+}
+
+impl std::fmt::Debug for Overrides {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Overrides")
+            .field("listen", &self.listen)
+            .field("broker", &self.broker)
+            .field("metrics", &self.metrics)
+            .field("state", &self.state)
+            .field("share_group", &self.share_group)
+            .field("default_state_file", &self.default_state_file)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<hidden>"))
+            .field("embedded_users_file", &self.embedded_users_file)
+            .finish()
+    }
 }
 
 impl Default for Config {
@@ -232,6 +281,7 @@ mod tests {
             "purge_every_s = 0",
             "broker = \"http://h\"",
             "state = \"postgres://db/kairos\"",
+            "embedded_users_file = 3",
             "client_id = \"a-client-id-far-too-long-for-3.1.1\"",
         ] {
             let error = Config::from_toml(&format!("[serve]\n{bad}\n"), "t").unwrap_err();
@@ -269,6 +319,35 @@ mod tests {
             ..Overrides::default()
         };
         assert!(Config::parse("", "t", &bad).is_err());
+    }
+
+    #[test]
+    fn the_environment_names_the_users_file_and_the_credentials_over_the_file() {
+        let c = Config::from_toml(
+            "[serve]\nembedded_users_file = \"/etc/kairos/users\"\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            c.serve.embedded_users_file,
+            Some(PathBuf::from("/etc/kairos/users"))
+        );
+        assert_eq!(Config::default().serve.embedded_users_file, None);
+        let overrides = Overrides {
+            username: Some("env-user".into()),
+            password: Some("env-secret".into()),
+            embedded_users_file: Some(PathBuf::from("/run/kairos/users")),
+            ..Overrides::default()
+        };
+        let file = "[serve]\nusername = \"u\"\npassword = \"p\"\nembedded_users_file = \"/etc/kairos/users\"\n";
+        let c = Config::parse(file, "t", &overrides).unwrap();
+        assert_eq!(c.serve.username.as_deref(), Some("env-user"));
+        assert_eq!(c.serve.password.as_deref(), Some("env-secret"));
+        assert_eq!(
+            c.serve.embedded_users_file,
+            Some(PathBuf::from("/run/kairos/users"))
+        );
+        assert!(!format!("{overrides:?}").contains("env-secret"));
     }
 
     #[test]

@@ -42,6 +42,7 @@ pub(super) struct RawServe {
     pub state: String,
     pub share_group: String,
     pub purge_every_s: u64,
+    pub embedded_users_file: String,
 }
 
 /// The longest client id every MQTT 3.1.1 broker must accept.
@@ -74,6 +75,15 @@ impl RawConfig {
         }
         if let Some(group) = &overrides.share_group {
             serve.share_group.clone_from(group);
+        }
+        if let Some(username) = &overrides.username {
+            serve.username.clone_from(username);
+        }
+        if let Some(password) = &overrides.password {
+            serve.password.clone_from(password);
+        }
+        if let Some(file) = &overrides.embedded_users_file {
+            serve.embedded_users_file = file.display().to_string();
         }
     }
 
@@ -159,6 +169,7 @@ impl RawConfig {
                 state,
                 share_group,
                 purge_every,
+                embedded_users_file: given(&s.embedded_users_file).map(PathBuf::from),
             },
         })
     }

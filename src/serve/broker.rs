@@ -7,19 +7,38 @@
 //! because rumqttd only logs a failed bind from its own thread; a taken port
 //! (often another MQTT broker) becomes [`ServeError::AddressInUse`], one line
 //! that says how to go on.
+//!
+//! Access: with no accounts ([`Users`], `serve.embedded_users_file`) the
+//! broker lets anyone in, so it listens on loopback only (127.0.0.0/8, ::1);
+//! any other address is [`ServeError::OpenWithoutCredentials`]. With
+//! accounts, every client must log in (rumqttd's auth handler closes a
+//! connection without a valid login before its CONNACK), on any address.
+//! Either way it does not authorise per topic: a logged-in client may read
+//! and write every device's topics.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::sync::Arc;
 
 use rumqttd::{Broker, ConnectionSettings, RouterConfig, ServerSettings};
 
+use super::users::Users;
 use super::ServeError;
 
 /// Starts the embedded broker on `listen` (port 0: a free port) and returns the
-/// address a local client connects to.
-pub fn start(listen: SocketAddr, max_packet_bytes: usize) -> Result<SocketAddr, ServeError> {
+/// address a local client connects to. With `users`, every client must log in
+/// with one of their accounts (or as kairos itself); without, `listen` must
+/// be a loopback address.
+pub fn start(
+    listen: SocketAddr,
+    max_packet_bytes: usize,
+    users: Option<Arc<Users>>,
+) -> Result<SocketAddr, ServeError> {
+    if users.is_none() && !is_loopback(listen.ip()) {
+        return Err(ServeError::OpenWithoutCredentials { addr: listen });
+    }
     let bound = check_free(listen)?;
-    let config = broker_config(bound, max_packet_bytes);
+    let config = broker_config(bound, max_packet_bytes, users);
     std::thread::Builder::new()
         .name("kairos-broker".into())
         .spawn(move || {
@@ -51,6 +70,11 @@ pub async fn wait_listening(addr: SocketAddr) -> Result<(), ServeError> {
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
+}
+
+/// Whether `ip` is on loopback: 127.0.0.0/8, ::1, or 127.0.0.0/8 mapped into IPv6.
+pub fn is_loopback(ip: IpAddr) -> bool {
+    ip.to_canonical().is_loopback()
 }
 
 /// A loopback address with a port that was free a moment ago.
@@ -88,8 +112,12 @@ fn connect_address(bound: SocketAddr) -> SocketAddr {
     }
 }
 
-fn broker_config(listen: SocketAddr, max_packet_bytes: usize) -> rumqttd::Config {
-    let connections = ConnectionSettings {
+fn broker_config(
+    listen: SocketAddr,
+    max_packet_bytes: usize,
+    users: Option<Arc<Users>>,
+) -> rumqttd::Config {
+    let mut connections = ConnectionSettings {
         connection_timeout_ms: 60_000,
         max_payload_size: max_packet_bytes,
         max_inflight_count: 500,
@@ -97,6 +125,15 @@ fn broker_config(listen: SocketAddr, max_packet_bytes: usize) -> rumqttd::Config
         external_auth: None,
         dynamic_filters: true,
     };
+    if let Some(users) = users {
+        connections.set_auth_handler(move |client_id: String, user: String, password: String| {
+            let accepted = users.verify(&user, &password);
+            if !accepted {
+                tracing::warn!(%client_id, %user, "embedded broker: login refused");
+            }
+            std::future::ready(accepted)
+        });
+    }
     let server = ServerSettings {
         name: "kairos-v4".into(),
         listen,
@@ -132,6 +169,47 @@ mod tests {
         let line = error.to_string();
         assert!(line.contains("address in use"), "{line}");
         assert!(line.contains(&format!("--broker mqtt://{addr}")), "{line}");
+        assert!(!line.contains('\n'));
+    }
+
+    #[test]
+    fn loopback_is_127_slash_8_and_colon_colon_1_and_nothing_else() {
+        for ip in [
+            "127.0.0.1",
+            "127.0.0.2",
+            "127.255.255.254",
+            "::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(is_loopback(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in [
+            "0.0.0.0",
+            "::",
+            "10.0.0.1",
+            "192.168.1.20",
+            "::ffff:10.0.0.1",
+            "fe80::1",
+        ] {
+            assert!(!is_loopback(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[test]
+    fn off_loopback_without_accounts_is_refused_in_one_line_before_binding() {
+        // A taken port would say "address in use": the refusal comes first.
+        let taken = TcpListener::bind((Ipv4Addr::UNSPECIFIED, 0)).unwrap();
+        let addr = taken.local_addr().unwrap();
+        let error = start(addr, 1 << 20, None).unwrap_err();
+        assert!(
+            matches!(error, ServeError::OpenWithoutCredentials { .. }),
+            "{error:?}"
+        );
+        let line = error.to_string();
+        assert!(line.contains(&addr.to_string()), "{line}");
+        assert!(line.contains("without credentials"), "{line}");
+        assert!(line.contains("serve.embedded_users_file"), "{line}");
+        assert!(line.contains("--listen 127.0.0.1:"), "{line}");
         assert!(!line.contains('\n'));
     }
 }

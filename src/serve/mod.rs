@@ -15,6 +15,7 @@
 //! itself be waiting on the request queue the edge drains (see [`mqtt`]).
 //!
 //! - [`broker`]: the embedded rumqttd, started unless a broker URL is given.
+//! - [`users`]: the embedded broker's accounts (`serve.embedded_users_file`).
 //! - [`mqtt`]: broker addresses, client options, the edge task.
 //! - [`offers`]: offer files polled and reloaded off the engine task.
 //! - [`roads`]: the road file (`--roads`) polled and reloaded likewise.
@@ -44,6 +45,7 @@ pub mod record;
 pub mod roads;
 pub mod share;
 pub mod tls;
+pub mod users;
 mod version;
 
 use std::future::Future;
@@ -80,6 +82,16 @@ pub enum ServeError {
         /// The address asked for.
         addr: SocketAddr,
     },
+    /// The embedded broker was asked to listen off loopback with no accounts:
+    /// anyone who reaches it could read every device's suggestions.
+    #[error("refusing to open the embedded broker on {addr} without credentials: anyone who can reach it could read every device's suggestions and send `forget` for any device. Keep it on loopback (--listen 127.0.0.1:{port}), give it accounts (serve.embedded_users_file or KAIROS_EMBEDDED_USERS_FILE, a mosquitto_passwd file), or use --broker with a broker that keeps devices apart (deploy/mosquitto).", port = addr.port())]
+    OpenWithoutCredentials {
+        /// The address asked for.
+        addr: SocketAddr,
+    },
+    /// The embedded broker's password file cannot be used.
+    #[error(transparent)]
+    Users(#[from] users::UsersError),
     /// The embedded broker cannot listen for another reason.
     #[error("cannot listen on {addr}: {detail}")]
     Listen {
@@ -229,21 +241,41 @@ pub(crate) enum ToEngine {
 }
 
 /// Resolves the broker to connect to, starting the embedded one if asked
-/// (and waiting until it accepts connections).
+/// (and waiting until it accepts connections). With accounts for the
+/// embedded broker (`serve.embedded_users_file`), also the login kairos's own
+/// client must use there.
 pub async fn broker_address(
     choice: &BrokerChoice,
     config: &Config,
-) -> Result<BrokerAddress, ServeError> {
+) -> Result<(BrokerAddress, Option<users::EngineLogin>), ServeError> {
+    let users_file = config.serve.embedded_users_file.as_deref();
     match choice {
-        BrokerChoice::External(address) => Ok(address.clone()),
+        BrokerChoice::External(address) => {
+            if let Some(path) = users_file {
+                tracing::warn!(
+                    file = %path.display(),
+                    "serve.embedded_users_file is ignored: kairos uses the broker {address}"
+                );
+            }
+            Ok((address.clone(), None))
+        }
         BrokerChoice::Embedded(listen) => {
-            let addr = broker::start(*listen, config.serve.max_packet_bytes)?;
+            let users = users_file
+                .map(users::Users::load)
+                .transpose()?
+                .map(Arc::new);
+            let login = users.as_ref().map(|u| u.engine_login().clone());
+            if let Some(users) = &users {
+                tracing::info!(accounts = users.len(), "embedded broker: logins required");
+            }
+            let addr = broker::start(*listen, config.serve.max_packet_bytes, users)?;
             broker::wait_listening(addr).await?;
-            Ok(BrokerAddress {
+            let address = BrokerAddress {
                 host: addr.ip().to_string(),
                 port: addr.port(),
                 tls: false,
-            })
+            };
+            Ok((address, login))
         }
     }
 }
@@ -263,7 +295,7 @@ pub async fn serve(
     } = options;
     // The broker first: a taken port is the most common mistake, and its
     // one-line answer should not wait for (or follow) the offers' warnings.
-    let address = broker_address(&broker, &config).await?;
+    let (address, engine_login) = broker_address(&broker, &config).await?;
     let _exporter = config.serve.metrics.map(metrics::start).transpose()?;
     let state = DeviceState::open(config.serve.state.as_ref()).await?;
     let catalog = match &offers {
@@ -295,7 +327,16 @@ pub async fn serve(
     // MQTT 5 to an external broker that offers it; the embedded rumqttd's
     // MQTT 5 is incomplete.
     let external = matches!(broker, BrokerChoice::External(_));
-    let (client, connection) = mqtt::connect(&client_id, &address, &config.serve, external)?;
+    // On the embedded broker with accounts, kairos logs in with its own.
+    let client_config = match engine_login {
+        None => std::borrow::Cow::Borrowed(&config.serve),
+        Some(login) => std::borrow::Cow::Owned(crate::config::ServeConfig {
+            username: Some(login.username),
+            password: Some(login.password),
+            ..config.serve.clone()
+        }),
+    };
+    let (client, connection) = mqtt::connect(&client_id, &address, &client_config, external)?;
 
     let counters = Arc::new(Counters::default());
     counters.metrics.merchants(catalog.len());

@@ -76,7 +76,8 @@ const BATCH_MAX: usize = 64;
 pub(crate) const PATIENCE: Duration = Duration::from_secs(1);
 
 /// Client options for `address`: clean session, packet limit, credentials
-/// (from the config, overridden by `KAIROS_BROKER_USERNAME` / `KAIROS_BROKER_PASSWORD`),
+/// (the config's: `KAIROS_BROKER_USERNAME` / `KAIROS_BROKER_PASSWORD` are
+/// applied there, see [`Overrides::from_env`](crate::config::Overrides::from_env)),
 /// TLS for `mqtts://` (certificate files are read now).
 pub fn client_options(
     client_id: &str,
@@ -88,11 +89,8 @@ pub fn client_options(
         .set_clean_session(true)
         .set_keep_alive(Duration::from_secs(30))
         .set_max_packet_size(config.max_packet_bytes, config.max_packet_bytes);
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let username = env("KAIROS_BROKER_USERNAME").or_else(|| config.username.clone());
-    let password = env("KAIROS_BROKER_PASSWORD").or_else(|| config.password.clone());
-    if let Some(username) = username {
-        options.set_credentials(username, password.unwrap_or_default());
+    if let Some(username) = &config.username {
+        options.set_credentials(username, config.password.clone().unwrap_or_default());
     }
     if address.tls {
         options.set_transport(Transport::Tls(super::tls::client_tls(config)?));
