@@ -26,6 +26,7 @@
 //! - [`import`]: real data into kairos's files: merchants from an OSM extract
 //!   (`.osm.pbf`) or GeoJSON export as an offer file, and a trace from a GPS log
 //!   (CSV, barefoot JSON, GPX), with what was dropped counted by reason.
+//! - [`progress`]: progress of long work on a terminal's stderr.
 //! - [`gen`]: benchmark load at any scale: real city sets tiled over many
 //!   European city centres, and devices' drives as a trace.
 
@@ -42,6 +43,7 @@ pub mod config;
 pub mod explain;
 pub mod gen;
 pub mod import;
+pub mod progress;
 pub mod replay;
 pub mod report;
 pub mod serve;

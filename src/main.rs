@@ -327,9 +327,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut recorder = html
                 .is_some()
                 .then(|| kairos::report::Recorder::new(kairos::report::EngineExplainer::new()));
+            let size = trace.metadata().map_or(0, |m| m.len());
+            let started = std::time::Instant::now();
+            let trace = kairos::progress::Counting::new(
+                BufReader::with_capacity(1 << 16, trace),
+                kairos::progress::Progress::bytes("replay", size),
+            );
             let summary = kairos::replay::replay_observed(
                 &mut engine,
-                BufReader::with_capacity(1 << 16, trace),
+                trace,
                 &mut sink,
                 &mut std::io::stderr().lock(),
                 &mut recorder,
@@ -344,9 +350,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 kairos::report::write(&path, &report)
                     .with_context(|| format!("cannot write {}", path.display()))?;
             }
-            if summary.skipped > 0 {
-                eprintln!("kairos: {} trace lines skipped", summary.skipped);
-            }
+            eprintln!(
+                "kairos: replay: {} events, {} messages published, {} trace lines skipped, in {:.1} s",
+                summary.events,
+                summary.published,
+                summary.skipped,
+                started.elapsed().as_secs_f64()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Explain {
