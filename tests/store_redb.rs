@@ -2,7 +2,9 @@
 //! compare-and-set, forget, purge, crash safety (a SIGKILLed writer) and
 //! clear errors for corrupt, unwritable or already open files.
 
-mod store_support;
+mod support;
+
+use support::redis_server;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -10,7 +12,7 @@ use std::process::{Command, Stdio};
 use chrono::Duration;
 use kairos::device::PersistedDevice;
 use kairos::store::{DeviceStore, RedbStore, SaveOutcome, StoreError};
-use store_support::{at, device_with_suggestion};
+use redis_server::{at, device_with_suggestion};
 
 fn saved(outcome: SaveOutcome) -> kairos::store::Version {
     match outcome {

@@ -3,8 +3,9 @@
 //! clients, forget, purge, an outage and the recovery after it, and two
 //! engines sharing one Redis without both suggesting inside the gap.
 
-mod common;
-mod store_support;
+mod support;
+
+use support::{engine, redis_server};
 
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
@@ -12,10 +13,10 @@ use std::time::{Duration as StdDuration, Instant};
 use chrono::Duration;
 use serde_json::json;
 
-use common::{engine, museum, pos, suggestion, t, tm, ANNECY, DEV};
+use engine::{engine, museum, pos, suggestion, t, tm, ANNECY, DEV};
 use kairos::store::{step_durably, DeviceStore, RedisStore, SaveOutcome, StoreError};
 use kairos::Stamp;
-use store_support::{at, device_with_suggestion, RedisServer};
+use redis_server::{at, device_with_suggestion, RedisServer};
 
 #[tokio::test]
 async fn a_saved_device_loads_back_with_its_version() {
@@ -159,7 +160,7 @@ async fn purge_drops_old_history_and_devices_with_nothing_left() {
 
 #[tokio::test]
 async fn opening_an_unreachable_redis_is_a_clear_error() {
-    let port = store_support::free_port();
+    let port = redis_server::free_port();
     let err = RedisStore::open(&format!("redis://127.0.0.1:{port}/0"))
         .await
         .expect_err("nobody listens");
