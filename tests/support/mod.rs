@@ -8,6 +8,7 @@
 //! - [`live`]: the real `kairos serve` binary and MQTT clients talking to it;
 //! - [`bin`]: the `kairos` binary run to completion;
 //! - [`data`]: the real data folder (`KAIROS_DATA_DIR`), skipped when absent;
+//! - [`store_contract`]: what every device store promises, run against each;
 //! - [`real_data`] and [`referee`]: replays of real data held to SPEC's rules
 //!   by code that never asks kairos.
 //!
@@ -25,3 +26,4 @@ pub mod net;
 pub mod real_data;
 pub mod redis_server;
 pub mod referee;
+pub mod store_contract;
