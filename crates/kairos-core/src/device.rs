@@ -12,8 +12,10 @@ use chrono::{DateTime, Duration, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::geodesy::LatLon;
+use crate::input::Action;
 use crate::roads::{MatchState, RoadMatch};
 use crate::route::RouteState;
+use crate::tastes::Tastes;
 
 /// How long a context field holds after it was set.
 pub const CONTEXT_TTL: Duration = Duration::hours(2);
@@ -141,7 +143,7 @@ impl QuietHours {
 ///
 /// Its serde form is the stored form (see [`PersistedDevice`]): missing keys
 /// take their defaults so that older records still load.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Profile {
     /// Opt-in: without it, kairos stays silent.
@@ -160,6 +162,24 @@ pub struct Profile {
     pub min_gap_min: Option<u32>,
     /// Suggestions in any rolling 24 h.
     pub max_per_day: Option<u32>,
+    /// Learn tastes from feedback (`learn`, on unless `false`).
+    pub learn: bool,
+}
+
+impl Default for Profile {
+    fn default() -> Self {
+        Self {
+            consent: false,
+            diet: Vec::new(),
+            likes: Vec::new(),
+            dislikes: Vec::new(),
+            lang: Lang::default(),
+            quiet_hours: None,
+            min_gap_min: None,
+            max_per_day: None,
+            learn: true,
+        }
+    }
 }
 
 /// A context value and when it was set.
@@ -275,6 +295,14 @@ pub struct SuggestionRecord {
     pub merchant: String,
     /// The offer.
     pub offer: String,
+    /// The first feedback naming this suggestion, if any (the one that may
+    /// have taught a taste).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback: Option<Action>,
+    /// The merchant's taste tags when it was suggested (what feedback on
+    /// this suggestion teaches about); none in records older than tastes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
 }
 
 /// Everything kairos holds about one device.
@@ -301,6 +329,8 @@ pub struct Device {
     pub road: RoadState,
     /// The planned route and the place on it, in memory only.
     pub route: Option<RouteState>,
+    /// The tastes learned from feedback.
+    pub tastes: Tastes,
 }
 
 /// A device on the road network: its last good position matched to a road,
@@ -389,6 +419,7 @@ impl Device {
         if !self.stale_since(now) {
             self.stale_report_at = None;
         }
+        self.tastes.expire(now);
         let keep_after = now - retention.max(RECENT);
         while self.history.front().is_some_and(|s| s.at <= keep_after) {
             self.history.pop_front();
@@ -411,6 +442,7 @@ impl Device {
             && self.history.is_empty()
             && self.dismissed.is_empty()
             && self.blocked.is_empty()
+            && self.tastes.is_empty()
     }
 
     /// True when the device holds nothing that lives in memory only: no
@@ -434,6 +466,7 @@ impl Device {
             history: self.history.iter().cloned().collect(),
             dismissed: self.dismissed.clone(),
             blocked: self.blocked.clone(),
+            tastes: self.tastes.clone(),
         }
     }
 
@@ -447,12 +480,14 @@ impl Device {
             history,
             dismissed,
             blocked,
+            tastes,
         } = state;
         self.profile = profile;
         self.context = context;
         self.history = history.into();
         self.dismissed = dismissed;
         self.blocked = blocked;
+        self.tastes = tastes;
     }
 }
 
@@ -480,6 +515,8 @@ pub struct PersistedDevice {
     pub dismissed: BTreeSet<(String, String)>,
     /// Merchants blocked.
     pub blocked: BTreeSet<String>,
+    /// The tastes learned from feedback (absent in older records: none).
+    pub tastes: Tastes,
 }
 
 impl Default for PersistedDevice {
@@ -491,6 +528,7 @@ impl Default for PersistedDevice {
             history: Vec::new(),
             dismissed: BTreeSet::new(),
             blocked: BTreeSet::new(),
+            tastes: Tastes::default(),
         }
     }
 }
@@ -501,10 +539,11 @@ impl PersistedDevice {
     /// need). True when something was dropped.
     pub fn expire(&mut self, now: DateTime<Utc>, retention: Duration) -> bool {
         let context = self.context.expire(now);
+        let tastes = self.tastes.expire(now);
         let keep_after = now - retention.max(RECENT);
         let before = self.history.len();
         self.history.retain(|s| s.at > keep_after);
-        context || self.history.len() != before
+        context || tastes || self.history.len() != before
     }
 
     /// True when nothing is left worth keeping: the record can be deleted.
@@ -514,6 +553,7 @@ impl PersistedDevice {
             && self.history.is_empty()
             && self.dismissed.is_empty()
             && self.blocked.is_empty()
+            && self.tastes.is_empty()
     }
 }
 
