@@ -2,22 +2,23 @@
 //! (the gap, dismissals), what never leaves memory (positions), forget, a
 //! restart over the file store, and the size of a stored device.
 
-mod common;
-mod store_support;
+mod support;
+
+use support::{engine, redis_server};
 
 use chrono::NaiveTime;
 use serde_json::json;
 
-use common::{suggestion, t, tm, Sim, ANNECY, DEV};
+use engine::{suggestion, t, tm, Sim, ANNECY, DEV};
 use kairos::device::{
     Context, Lang, PersistedDevice, Profile, QuietHours, SuggestionRecord, TagPattern, Timed, Trip,
 };
 use kairos::store::{encode, step_durably, DeviceStore, RedbStore};
 use kairos::Stamp;
-use store_support::at;
+use redis_server::at;
 
 fn museums() -> Vec<serde_json::Value> {
-    vec![common::museum("m1", 300.0), common::museum("m2", 600.0)]
+    vec![engine::museum("m1", 300.0), engine::museum("m2", 600.0)]
 }
 
 /// A fresh engine (as after a restart) with `state` imported for [`DEV`].
@@ -131,7 +132,7 @@ async fn a_restarted_instance_remembers_the_gap_from_its_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.redb");
     let topic = format!("kairos/{DEV}/position");
-    let payload = common::pos(ANNECY, json!({})).to_string();
+    let payload = engine::pos(ANNECY, json!({})).to_string();
     {
         let store = RedbStore::open(&path).await.unwrap();
         let mut sim = Sim::new(&museums());
