@@ -11,6 +11,7 @@ use std::collections::{BTreeSet, VecDeque};
 use chrono::{DateTime, Duration, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::delivery::Delivered;
 use crate::geodesy::LatLon;
 use crate::roads::{MatchState, RoadMatch};
 use crate::route::RouteState;
@@ -301,6 +302,9 @@ pub struct Device {
     pub road: RoadState,
     /// The planned route and the place on it, in memory only.
     pub route: Option<RouteState>,
+    /// Inputs applied lately, with their answers (persisted; see
+    /// [`crate::delivery`]).
+    pub delivered: Vec<Delivered>,
 }
 
 /// A device on the road network: its last good position matched to a road,
@@ -411,6 +415,7 @@ impl Device {
             && self.history.is_empty()
             && self.dismissed.is_empty()
             && self.blocked.is_empty()
+            && self.delivered.is_empty()
     }
 
     /// True when the device holds nothing that lives in memory only: no
@@ -434,6 +439,7 @@ impl Device {
             history: self.history.iter().cloned().collect(),
             dismissed: self.dismissed.clone(),
             blocked: self.blocked.clone(),
+            delivered: self.delivered.clone(),
         }
     }
 
@@ -447,12 +453,14 @@ impl Device {
             history,
             dismissed,
             blocked,
+            delivered,
         } = state;
         self.profile = profile;
         self.context = context;
         self.history = history.into();
         self.dismissed = dismissed;
         self.blocked = blocked;
+        self.delivered = delivered;
     }
 }
 
@@ -480,6 +488,9 @@ pub struct PersistedDevice {
     pub dismissed: BTreeSet<(String, String)>,
     /// Merchants blocked.
     pub blocked: BTreeSet<String>,
+    /// Inputs applied lately, with their answers (see [`crate::delivery`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub delivered: Vec<Delivered>,
 }
 
 impl Default for PersistedDevice {
@@ -491,6 +502,7 @@ impl Default for PersistedDevice {
             history: Vec::new(),
             dismissed: BTreeSet::new(),
             blocked: BTreeSet::new(),
+            delivered: Vec::new(),
         }
     }
 }
@@ -504,12 +516,14 @@ impl PersistedDevice {
         let keep_after = now - retention.max(RECENT);
         let before = self.history.len();
         self.history.retain(|s| s.at > keep_after);
-        context || self.history.len() != before
+        let delivered = crate::delivery::prune(self, now);
+        context || delivered || self.history.len() != before
     }
 
     /// True when nothing is left worth keeping: the record can be deleted.
     pub fn is_empty(&self) -> bool {
-        self.profile.is_none()
+        self.delivered.is_empty()
+            && self.profile.is_none()
             && self.context == Context::default()
             && self.history.is_empty()
             && self.dismissed.is_empty()
