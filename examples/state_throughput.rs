@@ -151,7 +151,7 @@ fn changing(devices: usize, events: usize) -> Vec<Input> {
             topic: format!("kairos/dev-{:06}/context", i % devices),
             payload: format!(
                 r#"{{"hungry":{},"party":{}}}"#,
-                (i / devices) % 2 == 0,
+                (i / devices).is_multiple_of(2),
                 1 + i % 4
             ),
             at: Stamp::from_utc(start + chrono::Duration::milliseconds(50 * i as i64)),
