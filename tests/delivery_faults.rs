@@ -203,7 +203,11 @@ async fn burst(publisher: &AsyncClient, with_mid: bool) {
 
 /// Collects answers until every device has `1 + ASKS` distinct ones, then a
 /// little more (anything extra would be a second application).
-async fn collect(answers: &mut Answers, inbox: &mut mpsc::UnboundedReceiver<(String, Vec<u8>)>) {
+async fn collect(
+    answers: &mut Answers,
+    inbox: &mut mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+    context: &dyn Fn() -> String,
+) {
     let deadline = tokio::time::Instant::now() + 3 * WAIT;
     let complete =
         |a: &Answers| (0..DEVICES).all(|i| a.get(&device(i)).map_or(0, BTreeMap::len) > ASKS);
@@ -214,7 +218,10 @@ async fn collect(answers: &mut Answers, inbox: &mut mpsc::UnboundedReceiver<(Str
                 .map(|i| (device(i), answers.get(&device(i)).map_or(0, BTreeMap::len)))
                 .filter(|(_, n)| *n < 1 + ASKS)
                 .collect();
-            panic!("answers missing (device, answers incl. seed): {short:?}");
+            panic!(
+                "answers missing (device, answers incl. seed): {short:?}\n{}",
+                context()
+            );
         };
         note(answers, &topic, &payload);
     }
@@ -291,7 +298,7 @@ async fn a_burst_through_a_killed_kairos_is_applied_exactly_once() {
     }
     kairos.kill();
     let mut kairos = start(2);
-    collect(&mut answers, &mut inbox).await;
+    collect(&mut answers, &mut inbox, &|| kairos.log_text()).await;
     assert_eq!(kairos.stop(), Some(0), "{}", kairos.log_text());
     check(&answers, &state).await;
 }
@@ -316,17 +323,26 @@ impl PersistentMosquitto {
             "the shipped config persists"
         );
         let delivery = delivery.replace("/var/lib/mosquitto/", &format!("{}/", dir.display()));
+        // Mosquitto started as root runs as user `mosquitto`: it must write here.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
         let conf = dir.join("mosquitto.conf");
         std::fs::write(
             &conf,
-            format!("{delivery}listener {port} 127.0.0.1\nallow_anonymous true\n"),
+            format!("{delivery}listener {port} 127.0.0.1\nallow_anonymous true\nlog_dest stderr\n"),
         )
         .unwrap();
         let child = std::process::Command::new(live_support::mosquitto_binary())
             .arg("-c")
             .arg(&conf)
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(dir.join("mosquitto.log"))
+                    .unwrap(),
+            )
             .spawn()
             .expect("mosquitto starts");
         let deadline = std::time::Instant::now() + WAIT;
@@ -390,7 +406,15 @@ async fn a_burst_through_a_restarted_mosquitto_is_applied_exactly_once() {
     }
     broker.stop();
     let _broker = PersistentMosquitto::start(dir.path(), port);
-    collect(&mut answers, &mut inbox).await;
+    let log = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap_or_default();
+    collect(&mut answers, &mut inbox, &|| {
+        format!(
+            "kairos:\n{}\nmosquitto:\n{}",
+            kairos.log_text(),
+            log("mosquitto.log")
+        )
+    })
+    .await;
     assert_eq!(kairos.stop(), Some(0), "{}", kairos.log_text());
     check(&answers, &state).await;
 }
