@@ -5,9 +5,9 @@
 
 mod support;
 
-use support::engine::*;
 use kairos::output::Suggestion;
 use serde_json::{json, Value};
+use support::engine::*;
 
 fn fast_food(id: &str, distance_m: f64) -> Value {
     place(
