@@ -174,7 +174,7 @@ fn run_size(args: &Args, n: usize, table: &mut Table) -> AnyResult<()> {
         );
     }
 
-    let (catalog, _) = Catalog::load(std::slice::from_ref(&offers))?;
+    let (catalog, _) = kairos::offer_files::load_catalog(std::slice::from_ref(&offers))?;
     let catalog = Arc::new(catalog);
     let text = std::fs::read(&trace)?;
     let fixes = positions(&text);
@@ -446,7 +446,7 @@ fn load_only(offers: &Path) -> AnyResult<()> {
     let _ = kairos::offers::zone::timezone_at(LatLon::new(48.0, 2.0));
     let baseline = status_kib("VmRSS:");
     let started = Instant::now();
-    let (catalog, _) = Catalog::load(&[offers.to_path_buf()])?;
+    let (catalog, _) = kairos::offer_files::load_catalog(&[offers.to_path_buf()])?;
     let seconds = started.elapsed().as_secs_f64();
     println!(
         "{seconds} {} {} {baseline} {}",

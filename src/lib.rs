@@ -15,6 +15,7 @@
 //!   its documented defaults.
 //! - [`trace`]: the JSON Lines trace format.
 //! - [`replay`]: the engine over a trace on a virtual clock.
+//! - [`offer_files`]: offer files found and read from disk for the core's loader.
 //! - [`check`]: offer file validation.
 //! - [`explain`]: `kairos explain`, the decision for one device explained.
 //! - [`report`]: `replay --html` and `check --html`, one self-contained HTML
@@ -43,6 +44,7 @@ pub mod config;
 pub mod explain;
 pub mod gen;
 pub mod import;
+pub mod offer_files;
 pub mod progress;
 pub mod replay;
 pub mod report;

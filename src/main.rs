@@ -522,7 +522,7 @@ fn load_roads(
 
 /// Loads offers for the engine: unusable features are warnings on stderr.
 fn load_catalog(paths: &[PathBuf]) -> anyhow::Result<Catalog> {
-    let (catalog, problems) = Catalog::load(paths)?;
+    let (catalog, problems) = kairos::offer_files::load_catalog(paths)?;
     for problem in &problems {
         eprintln!("kairos: {problem}");
     }

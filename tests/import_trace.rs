@@ -191,13 +191,13 @@ fn the_munich_drive_replays_against_munich_merchants_without_errors() {
     let stdout = String::from_utf8_lossy(&replay.stdout);
     let stderr = String::from_utf8_lossy(&replay.stderr);
     assert!(replay.status.success(), "{stderr}");
+    // Nothing skipped; the only problems are Munich's odd `opening_hours`,
+    // repaired (warnings) or unreadable (the merchant loads, never open).
+    assert!(!stderr.contains("feature skipped"), "{stderr}");
     assert!(stderr.contains(" 0 trace lines skipped"), "{stderr}");
-    assert!(
-        !stderr
-            .lines()
-            .any(|l| l.contains("skipped") && !l.starts_with("kairos: replay:")),
-        "{stderr}"
-    );
+    for line in stderr.lines().filter(|l| l.contains("features[")) {
+        assert!(line.contains("opening_hours"), "{line}");
+    }
     let outputs: Vec<Value> = stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

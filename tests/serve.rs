@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kairos::serve::{serve, BrokerChoice, Clock, OfferSource, ServeOptions, ServeSummary};
-use kairos::{Catalog, Config, Engine};
+use kairos::{Config, Engine};
 use rumqttc::{AsyncClient, MqttOptions, QoS};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -528,7 +528,8 @@ async fn a_recorded_live_session_replays_to_the_same_suggestions() {
     assert_eq!(written, 10);
     stop_serve(server, stop).await;
 
-    let (catalog, _) = Catalog::load(&[data("data/demo/offers.geojson")]).unwrap();
+    let (catalog, _) =
+        kairos::offer_files::load_catalog(&[data("data/demo/offers.geojson")]).unwrap();
     let mut engine = Engine::new(Config::default().engine, Arc::new(catalog));
     let trace = std::fs::File::open(&trace_path).unwrap();
     let mut out = Vec::new();

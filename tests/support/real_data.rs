@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 
 use kairos::config::EngineConfig;
 use kairos::import::trace_log::{self, TraceOptions};
-use kairos::{Catalog, Engine};
+use kairos::Engine;
 
 /// Mean Earth radius in metres (the sphere of SPEC's great-circle distances).
 pub const EARTH_RADIUS_M: f64 = 6_371_008.8;
@@ -132,11 +132,18 @@ pub fn replay_and_referee_all(
 /// Replays `lines` over the offer file `offers` with `kairos::replay::replay`
 /// and default settings, as `kairos replay --offers offers --trace ...` does.
 pub fn replay(offers: &Path, lines: &[Value]) -> Replayed {
-    let (catalog, problems) = Catalog::load(&[offers.to_path_buf()]).expect("offers load");
+    let (catalog, problems) =
+        kairos::offer_files::load_catalog(&[offers.to_path_buf()]).expect("offers load");
+    // The importer keeps every `opening_hours` as mapped: Munich's odd ones
+    // are read after repair or stay unreadable (never open); nothing else.
+    let other: Vec<_> = problems
+        .iter()
+        .filter(|p| !p.reason.starts_with("opening_hours "))
+        .collect();
     assert!(
-        problems.is_empty(),
+        other.is_empty(),
         "the imported offer file has problems: {:?}",
-        &problems[..problems.len().min(5)]
+        &other[..other.len().min(5)]
     );
     let mut engine = Engine::new(EngineConfig::default(), Arc::new(catalog));
     let text = trace_text(lines);
@@ -269,11 +276,18 @@ pub fn reach_m(speed: f64) -> f64 {
 }
 
 /// The state of `opening_hours` at `at`, evaluated directly with the crate in
-/// Europe/Berlin with the German public holidays.
+/// Europe/Berlin with the German public holidays. The importer keeps every
+/// value as mapped: one the crate cannot read is read after kairos's repairs
+/// (tested on their own in kairos-core), and one that stays unreadable is
+/// `Unknown` (SPEC: never open).
 pub fn hours_state_in_germany(expression: &str, at: DateTime<Utc>, place: &Place) -> RuleKind {
-    let parsed: OpeningHours = expression.parse().unwrap_or_else(|e| {
-        panic!("the importer kept an unreadable opening_hours {expression:?}: {e}")
+    let parsed = expression.parse::<OpeningHours>().ok().or_else(|| {
+        let repaired = kairos_core::offers::hours_repair::repair(expression).ok()??;
+        repaired.text.parse::<OpeningHours>().ok()
     });
+    let Some(parsed) = parsed else {
+        return RuleKind::Unknown;
+    };
     let mut locale = TzLocation::new(Berlin);
     if let Some(coords) = Coordinates::new(place.lat, place.lon) {
         locale = locale.with_coords(coords);
