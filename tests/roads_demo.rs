@@ -319,6 +319,9 @@ async fn the_live_demo_prints_what_replay_decides_over_its_embedded_broker() {
     }
 }
 
+/// A change to a good suggestion that breaks one rule.
+type Break = fn(&mut Value);
+
 #[test]
 fn the_checks_fail_when_a_rule_is_broken() {
     let (drive, merchants) = (drive(), merchants());
@@ -329,7 +332,7 @@ fn the_checks_fail_when_a_rule_is_broken() {
         .unwrap()
         .clone();
     check_by_road(&good, &drive, &merchants);
-    let breaks: [(&str, fn(&mut Value)); 4] = [
+    let breaks: [(&str, Break); 4] = [
         ("turn side", |s| {
             let side = &mut s["payload"]["turn"]["side"];
             *side = if side == "right" { "left" } else { "right" }.into();
