@@ -65,6 +65,12 @@ enum Command {
         /// shared subscriptions ($share/NAME/...); give them one redis:// --state.
         #[arg(long, value_name = "NAME")]
         share_group: Option<String>,
+        /// MQTT client id of this instance (1 to 23 characters), kept across
+        /// restarts: the broker holds this instance's session under it
+        /// [default: serve.client_id, `kairos`; in a share group, `kairos-`
+        /// and a hash of the host name and --state].
+        #[arg(long, value_name = "ID")]
+        client_id: Option<String>,
         /// Road network: an OSM extract (.osm.pbf) or a file of `kairos import
         /// roads`; reloaded when it changes. Distances, arrival times and turns
         /// are then by road.
@@ -256,6 +262,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             metrics,
             state,
             share_group,
+            client_id,
             roads,
         } => {
             init_logging("info,rumqttd=off");
@@ -265,6 +272,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 metrics,
                 state,
                 share_group,
+                client_id,
                 default_state_file: Some(kairos::store::default_state_path()?),
                 ..Overrides::from_env()
             };

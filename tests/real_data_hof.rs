@@ -17,7 +17,7 @@
 //! of profile by track number), and the same tracks shared by four "fleet"
 //! devices over nine months, so that gaps, daily caps, the 24 h no-repeat rule
 //! and quiet hours bind. Each asserts: nothing without consent, no error line,
-//! no replay log, every suggestion passes the referee of `common/real_data.rs`
+//! no replay log, every suggestion passes the referee of `support/referee.rs`
 //! (including gap, cap, no-repeat and quiet hours with the device's own
 //! settings, gap floor 10 min), and some suggestions are made.
 

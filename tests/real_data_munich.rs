@@ -6,7 +6,7 @@
 //! `$KAIROS_DATA_DIR/traces/munich-drive/x0001-001.json`, both imported with
 //! kairos's own importers, the drive shifted to the days and hours each test
 //! names. The trace is replayed with `kairos::replay::replay`, and the referee
-//! in `common/real_data.rs` checks each suggestion independently of kairos's
+//! in `support/referee.rs` checks each suggestion independently of kairos's
 //! code: consent, hunger and diets, opening hours at arrival (the
 //! `opening-hours` crate, Europe/Berlin, German holidays), reach, cone and side
 //! (own great-circle formulas), dislikes, gap, daily cap, no repeat within

@@ -26,9 +26,37 @@ async fn two_instances_share_the_load_and_each_device_gets_at_most_one_suggestio
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
     let offers = museums(dir.path(), 4);
-    let args = ["--share-group", "g", "--state", &redis.url()];
-    let mut one = Kairos::serve(&broker.url(), &offers, &args, dir.path().join("one.log"));
-    let two = Kairos::serve(&broker.url(), &offers, &args, dir.path().join("two.log"));
+    // Two instances on one host with one --state: a client id each (the
+    // derived default would be the same for both).
+    let url = redis.url();
+    let args_one = [
+        "--share-group",
+        "g",
+        "--state",
+        &url,
+        "--client-id",
+        "kairos-one",
+    ];
+    let args_two = [
+        "--share-group",
+        "g",
+        "--state",
+        &url,
+        "--client-id",
+        "kairos-two",
+    ];
+    let mut one = Kairos::serve(
+        &broker.url(),
+        &offers,
+        &args_one,
+        dir.path().join("one.log"),
+    );
+    let two = Kairos::serve(
+        &broker.url(),
+        &offers,
+        &args_two,
+        dir.path().join("two.log"),
+    );
     let mut cars = Client::connect(broker.port, &["kairos/+/suggestion", "kairos/+/error"]).await;
     // Both subscribed: probes until each instance has answered one.
     let asks = |k: &Kairos| k.counter("kairos_events_total");

@@ -175,6 +175,11 @@ fn record(i: i64) -> SuggestionRecord {
         at: at(i * 8 * 60),
         merchant: format!("osm-node-{}", 1_234_567_890 + i),
         offer: "lunch-gluten-free".to_string(),
+        feedback: None,
+        tags: vec![
+            "amenity=restaurant".to_string(),
+            "cuisine=italian".to_string(),
+        ],
     }
 }
 
@@ -196,6 +201,7 @@ fn typical_device(suggestions: i64) -> PersistedDevice {
             }),
             min_gap_min: Some(45),
             max_per_day: Some(3),
+            learn: true,
         }),
         context: Context {
             hungry: Some(Timed {
@@ -215,6 +221,11 @@ fn typical_device(suggestions: i64) -> PersistedDevice {
         .dismissed
         .insert(("osm-node-1234567890".into(), "lunch-gluten-free".into()));
     state.blocked.insert("osm-way-987654321".into());
+    let tags = [
+        "amenity=restaurant".to_string(),
+        "cuisine=italian".to_string(),
+    ];
+    state.tastes.learn(&tags, 2.0, at(0));
     state
 }
 
@@ -243,6 +254,6 @@ fn a_stored_device_is_small() {
         eprintln!("stored size, {what}: {bytes} bytes");
     }
     assert!(sizes[0].1 < 300);
-    assert!(sizes[1].1 < 2_000);
-    assert!(sizes[3].1 < 40_000);
+    assert!(sizes[1].1 < 2_500);
+    assert!(sizes[3].1 < 50_000);
 }

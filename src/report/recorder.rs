@@ -188,6 +188,14 @@ impl<E: Explainer> Recorder<E> {
                 let text = format!("{}: {}", error.error, error.detail);
                 self.push_event(timeline(EventKind::Error, &publish.topic, text));
             }
+            Body::Data(data) => {
+                let text = format!(
+                    "data: {} suggestions, {} tastes held",
+                    data.suggestions.len(),
+                    data.tastes.len()
+                );
+                self.push_event(timeline(EventKind::Output, &publish.topic, text));
+            }
             Body::Empty => {
                 self.push_event(timeline(
                     EventKind::Output,

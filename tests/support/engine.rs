@@ -196,13 +196,14 @@ impl State {
     /// The comparable parts of `device`.
     pub fn of(device: &Device) -> Self {
         Self(format!(
-            "{:?} | {:?} | {:?} | {:?} | {:?} | {:?}",
+            "{:?} | {:?} | {:?} | {:?} | {:?} | {:?} | {:?}",
             device.profile,
             device.context,
             device.position,
             device.history,
             device.dismissed,
-            device.blocked
+            device.blocked,
+            device.tastes
         ))
     }
 }

@@ -2,7 +2,7 @@
 //! configuration, killed when dropped. A missing Mosquitto fails loudly with
 //! the package to install (`scripts/test` installs it).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 use super::net::{free_port, wait_listening};
@@ -28,7 +28,7 @@ pub struct Mosquitto {
     ports: Vec<u16>,
     conf: PathBuf,
     log: PathBuf,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Mosquitto {
@@ -56,14 +56,23 @@ impl Mosquitto {
     /// `dir`, which lives as long as the broker), waiting until every one of
     /// `ports` accepts connections. Exiting first fails with its log.
     pub fn with_config(dir: tempfile::TempDir, conf: PathBuf, ports: &[u16]) -> Self {
-        let log = dir.path().join("mosquitto.log");
+        let mut broker = Self::on_config(conf, ports);
+        broker._dir = Some(dir);
+        broker
+    }
+
+    /// Mosquitto on the configuration file `conf`, in a folder the caller
+    /// keeps (its log, `mosquitto.log`, goes beside `conf`, appended to across
+    /// restarts).
+    pub fn on_config(conf: PathBuf, ports: &[u16]) -> Self {
+        let log = conf.with_file_name("mosquitto.log");
         let mut broker = Self {
             child: None,
             port: ports[0],
             ports: ports.to_vec(),
             conf,
             log,
-            _dir: dir,
+            _dir: None,
         };
         broker.restart();
         broker
@@ -74,9 +83,19 @@ impl Mosquitto {
         format!("mqtt://127.0.0.1:{}", self.port)
     }
 
-    /// The folder its configuration and log are in.
-    pub fn dir(&self) -> &Path {
-        self._dir.path()
+    /// Its log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM (Mosquitto saves its persistent state), and waits until it is gone.
+    pub fn terminate(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
     }
 
     /// Kills the broker (SIGKILL) and waits until it is gone.
@@ -90,7 +109,11 @@ impl Mosquitto {
     /// Starts it again on the same configuration and ports.
     pub fn restart(&mut self) {
         self.stop();
-        let log = std::fs::File::create(&self.log).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
         let mut child = Command::new(mosquitto_binary())
             .arg("-c")
             .arg(&self.conf)

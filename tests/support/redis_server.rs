@@ -141,6 +141,8 @@ pub fn device_with_suggestion(minutes: i64, merchant: &str) -> PersistedDevice {
         at: at(minutes),
         merchant: merchant.to_string(),
         offer: "place".to_string(),
+        feedback: None,
+        tags: vec!["tourism=museum".to_string()],
     });
     state
 }
