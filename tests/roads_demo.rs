@@ -318,3 +318,40 @@ async fn the_live_demo_prints_what_replay_decides_over_its_embedded_broker() {
         );
     }
 }
+
+/// A change to a good suggestion that breaks one rule.
+type Break = fn(&mut Value);
+
+#[test]
+fn the_checks_fail_when_a_rule_is_broken() {
+    let (drive, merchants) = (drive(), merchants());
+    let out = replay(true);
+    let good = out
+        .iter()
+        .find(|l| l["topic"] == "kairos/car-en/suggestion")
+        .unwrap()
+        .clone();
+    check_by_road(&good, &drive, &merchants);
+    let breaks: [(&str, Break); 4] = [
+        ("turn side", |s| {
+            let side = &mut s["payload"]["turn"]["side"];
+            *side = if side == "right" { "left" } else { "right" }.into();
+        }),
+        ("distance below straight", |s| {
+            let p = &mut s["payload"];
+            p["distance_m"] = (p["straight_m"].as_u64().unwrap() - 10).into();
+        }),
+        ("eta faster than the fastest road", |s| {
+            s["payload"]["eta_s"] = 10.into();
+        }),
+        ("message", |s| {
+            s["payload"]["message"] = "Gluten-free holiday lunch — 3 km, next right".into();
+        }),
+    ];
+    for (what, break_it) in breaks {
+        let mut bad = good.clone();
+        break_it(&mut bad);
+        let caught = std::panic::catch_unwind(|| check_by_road(&bad, &drive, &merchants));
+        assert!(caught.is_err(), "a broken {what} passed the checks");
+    }
+}
