@@ -908,6 +908,55 @@ mod tests {
     }
 
     #[test]
+    fn roads_are_tiled_with_their_merchants_and_drives_follow_them() {
+        let pbf =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/osm/monaco-2021.osm.pbf");
+        if !pbf.exists() {
+            eprintln!("skipped: {} is absent", pbf.display());
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut options = GenerateOptions::new(vec![pbf.clone()], 700, 3, 90);
+        options.roads = true;
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        let summary = generate(&options, &a).unwrap();
+        generate(&options, &b).unwrap();
+        for file in ["offers.geojson", "trace.jsonl", ROADS_FILE] {
+            assert_eq!(
+                std::fs::read(a.join(file)).unwrap(),
+                std::fs::read(b.join(file)).unwrap(),
+                "{file}"
+            );
+        }
+        let (source, _) = crate::import::roads::read_pbf(&pbf).unwrap();
+        let (net, _) = crate::import::roads::load_roads(&a.join(ROADS_FILE)).unwrap();
+        assert!(summary.tiles >= 3);
+        assert_eq!(net.node_count(), summary.tiles * source.node_count());
+        assert_eq!(net.segment_count(), summary.tiles * source.segment_count());
+        // Every merchant near a road of its tile, every position on a road.
+        let (catalog, _) = crate::Catalog::load(&[a.join("offers.geojson")]).unwrap();
+        let near = (0..catalog.len())
+            .filter(|&i| net.access_point(catalog.merchant(i).location).is_some())
+            .count();
+        assert!(
+            near * 10 >= catalog.len() * 9,
+            "{near} of {}",
+            catalog.len()
+        );
+        let trace = std::fs::read_to_string(a.join("trace.jsonl")).unwrap();
+        let mut positions = 0;
+        for line in trace.lines().filter(|l| l.contains("/position")) {
+            let event: Value = serde_json::from_str(line).unwrap();
+            let p = &event["payload"];
+            let at = LatLon::new(p["lat"].as_f64().unwrap(), p["lon"].as_f64().unwrap());
+            let on = net.access_point(at).expect("a road near the position");
+            assert!(on.off_road_m() < 1.0, "{line}: {} m off", on.off_road_m());
+            positions += 1;
+        }
+        assert_eq!(positions, 90);
+    }
+
+    #[test]
     fn the_same_seed_gives_the_same_files_and_ids_are_unique() {
         let dir = tempfile::tempdir().unwrap();
         let source = dir.path().join("set.geojson");

@@ -94,9 +94,7 @@ pub fn side_by_side(net: &RoadNetwork, conn: &str, queries: &[Query]) -> AnyResu
          WHERE edge = -1",
     )?;
     let exact = client.prepare(
-        "SELECT end_vid, agg_cost FROM pgr_dijkstra(
-             'SELECT id, source, target, cost, reverse_cost FROM kairos_bench_edges',
-             $1::bigint, $2::bigint[], directed => true)
+        "SELECT end_vid, agg_cost FROM pgr_dijkstra($1, $2::bigint, $3::bigint[], directed => true)
          WHERE edge = -1",
     )?;
 
@@ -126,24 +124,48 @@ pub fn side_by_side(net: &RoadNetwork, conn: &str, queries: &[Query]) -> AnyResu
             .iter()
             .map(|(_, h)| i64::from(net.tail(*h.last().unwrap_or(&q.matched.half_edge()))) + 1)
             .collect();
+        if arrivals.is_empty() {
+            // pgRouting refuses an empty array of targets; kairos answered "none".
+            continue;
+        }
         let t = Instant::now();
         let rows = client.query(&timed, &[&q.at.lon, &q.at.lat, &arrivals])?;
         std::hint::black_box(rows);
         pg_us.push(t.elapsed().as_secs_f64() * 1e6);
     }
     let pg_s = pg_started.elapsed().as_secs_f64();
+    let pg_queries = pg_us.len();
     for (q, found) in queries.iter().zip(&plans) {
         // Paths of at least three half-edges: a stretch between two nodes.
         let inner: Vec<_> = found.iter().filter(|(_, h)| h.len() >= 3).collect();
         if inner.is_empty() {
             continue;
         }
-        let start = i64::from(net.head(q.matched.half_edge())) + 1;
+        // From a vertex of its own whose edges are kairos's possible first
+        // moves at the head (no U-turn), so both answer the same question.
+        let h = q.matched.half_edge();
+        let start = net.node_count() as i64 + 1;
+        let moves: String = net
+            .leaving(net.head(h))
+            .iter()
+            .filter(|&&g| net.may_drive(g) && net.head(g) != net.tail(h))
+            .enumerate()
+            .map(|(k, &g)| {
+                format!(
+                    " UNION ALL SELECT {}, {start}, {}, {}, -1",
+                    100_000_000 + k,
+                    i64::from(net.head(g)) + 1,
+                    net.segment_seconds(g >> 1)
+                )
+            })
+            .collect();
+        let edges =
+            format!("SELECT id, source, target, cost, reverse_cost FROM kairos_bench_edges{moves}");
         let arrivals: Vec<i64> = inner
             .iter()
             .map(|(_, h)| i64::from(net.tail(h[h.len() - 1])) + 1)
             .collect();
-        let rows = client.query(&exact, &[&start, &arrivals])?;
+        let rows = client.query(&exact, &[&edges, &start, &arrivals])?;
         let cost_of = |vid: i64| {
             rows.iter()
                 .find(|r| r.get::<_, i64>(0) == vid)
@@ -161,7 +183,6 @@ pub fn side_by_side(net: &RoadNetwork, conn: &str, queries: &[Query]) -> AnyResu
                 agree += 1;
                 worst = worst.max(gap.abs());
             } else if gap > 0.0 {
-                // pgRouting turns back at the start node; kairos drives on (no U-turn).
                 pg_faster += 1;
             }
         }
@@ -181,16 +202,17 @@ pub fn side_by_side(net: &RoadNetwork, conn: &str, queries: &[Query]) -> AnyResu
         q(&mut kairos_us, 0.99),
         queries.len() as f64 / kairos_s
     );
+    let pg_rate = pg_queries as f64 / pg_s;
+    let kairos_rate = queries.len() as f64 / kairos_s;
     println!(
-        "  pgRouting: p50 {:.0} µs, p99 {:.0} µs, {:.1} queries/s; kairos {:.0}× its throughput",
+        "  pgRouting: p50 {:.0} µs, p99 {:.0} µs, {pg_rate:.1} queries/s ({pg_queries} with a target); kairos {:.0}× its throughput",
         q(&mut pg_us, 0.5),
         q(&mut pg_us, 0.99),
-        queries.len() as f64 / pg_s,
-        pg_s / kairos_s
+        kairos_rate / pg_rate
     );
     println!(
         "  answers: {agree} of {compared} node-to-node times agree within 0.05 s + 0.01 % \
-(worst {worst:.4} s); {pg_faster} shorter in pgRouting, which may turn back at the start"
+(worst {worst:.4} s); {pg_faster} shorter in pgRouting"
     );
     Ok(())
 }
