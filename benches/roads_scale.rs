@@ -139,7 +139,7 @@ fn main() -> AnyResult<()> {
         file_bytes / nodes
     );
 
-    let (catalog, _) = Catalog::load(&[dir.join("offers.geojson")])?;
+    let (catalog, _) = kairos::offer_files::load_catalog(&[dir.join("offers.geojson")])?;
     let catalog = Arc::new(catalog);
     let t = Instant::now();
     let access = Access::new(Arc::clone(&network), &catalog);

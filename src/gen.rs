@@ -934,7 +934,7 @@ mod tests {
         assert_eq!(net.node_count(), summary.tiles * source.node_count());
         assert_eq!(net.segment_count(), summary.tiles * source.segment_count());
         // Every merchant near a road of its tile, every position on a road.
-        let (catalog, _) = crate::Catalog::load(&[a.join("offers.geojson")]).unwrap();
+        let (catalog, _) = crate::offer_files::load_catalog(&[a.join("offers.geojson")]).unwrap();
         let near = (0..catalog.len())
             .filter(|&i| net.access_point(catalog.merchant(i).location).is_some())
             .count();
