@@ -6,6 +6,13 @@
 //! with half-edges settled; once asking every target, once stopping as the
 //! decision will (when the lower bound on `eta_s` passes the best found).
 //! Not a test: no timing is asserted anywhere.
+//!
+//! With `--postgres CONN` (a database with PostGIS and pgRouting installed),
+//! also the side by side with pgRouting on the same extract (see
+//! `roads_support/pgrouting.rs`); with `--no-grid`, not the grid city.
+
+#[path = "roads_support/pgrouting.rs"]
+mod pgrouting;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -49,10 +56,16 @@ fn percentiles(label: &str, unit: &str, values: &mut [f64]) {
 }
 
 fn main() {
-    let pbf = std::env::args()
-        .skip(1)
-        .find(|a| !a.starts_with('-'))
-        .map(PathBuf::from)
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let postgres = args
+        .iter()
+        .position(|a| a == "--postgres")
+        .and_then(|i| args.get(i + 1).cloned());
+    let pbf = args
+        .iter()
+        .enumerate()
+        .find(|(i, a)| !a.starts_with('-') && (*i == 0 || args[i - 1] != "--postgres"))
+        .map(|(_, a)| PathBuf::from(a))
         .unwrap_or_else(|| {
             PathBuf::from(env!("CARGO_MANIFEST_DIR"))
                 .join("../shared/data/osm/munchen-2020.osm.pbf")
@@ -98,12 +111,20 @@ fn main() {
         net.heap_bytes() as f64 / nodes as f64
     );
 
-    searches(&net, 2_000);
-    grid_city();
+    let queries = searches(&net, 2_000);
+    if let Some(conn) = postgres {
+        let sample: Vec<_> = queries.into_iter().take(500).collect();
+        if let Err(e) = pgrouting::side_by_side(&net, &conn, &sample) {
+            println!("pgRouting side by side failed: {e:?}");
+        }
+    }
+    if !args.iter().any(|a| a == "--no-grid") {
+        grid_city();
+    }
 }
 
-/// Matching, access points and searches on `net`.
-fn searches(net: &RoadNetwork, count: usize) {
+/// Matching, access points and searches on `net`; returns the queries.
+fn searches(net: &RoadNetwork, count: usize) -> Vec<pgrouting::Query> {
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
     // Merchants: points up to 100 m off random segments, with their access points.
     let mut access_us = Vec::new();
@@ -132,6 +153,7 @@ fn searches(net: &RoadNetwork, count: usize) {
     let (mut found, mut asked) = (0usize, 0usize);
     let mut scratch = SearchScratch::new();
     let mut queries = 0;
+    let mut asked_queries = Vec::new();
     while queries < count {
         let h = rng.below(2 * net.segment_count()) as u32;
         if !net.may_drive(h) {
@@ -172,6 +194,12 @@ fn searches(net: &RoadNetwork, count: usize) {
         targets.sort_by(|a, b| a.0.total_cmp(&b.0));
         queries += 1;
         let reach = (speed * 600.0).clamp(1_000.0, 15_000.0);
+        asked_queries.push(pgrouting::Query {
+            matched,
+            at,
+            reach,
+            targets: targets.iter().map(|(_, a)| *a).collect(),
+        });
 
         // Every target.
         let start = Instant::now();
@@ -218,6 +246,7 @@ fn searches(net: &RoadNetwork, count: usize) {
         "",
         &mut stop_settled,
     );
+    asked_queries
 }
 
 /// A synthetic city at scale: a 1,000 × 1,000 grid of 50 m blocks (a million

@@ -19,6 +19,16 @@
 //! (its own period). Profiles have consent (95 %), diets, likes and a language;
 //! the context says hungry. All devices are merged in time order into one trace.
 //!
+//! **Roads** (`--roads`). Drives then follow the roads: from the road nearest
+//! their start, along drivable directions, taking a random exit at each
+//! junction (back only at a dead end), their heading the road's. Each `.osm.pbf` source's drivable network is laid
+//! with every tile of its merchants, moved, turned and mirrored the same way
+//! (without the merchants' jitter), into `roads.kairos` (the compact road
+//! file). Cells are then sized by the roads' extent too, so copies never
+//! overlap; copies are islands, not joined to each other (a drive by road
+//! stays in its tile, as the merchants it can reach do). Offer-file sources
+//! carry no roads: their tiles have none.
+//!
 //! Deterministic: the same sources, sizes and seed give the same bytes.
 
 use std::cmp::Reverse;
@@ -34,6 +44,7 @@ use crate::import::merchant::MerchantSink;
 use crate::import::{osm, ImportError};
 use kairos_core::geodesy::LatLon;
 use kairos_core::offers::model::{FOOD_AMENITIES, FOOD_SHOPS};
+use kairos_core::roads::{RoadNetwork, RoadsReport};
 
 /// City centres (name, lat, lon) the real sets are tiled over.
 pub const CITY_CENTRES: &[(&str, f64, f64)] = &[
@@ -145,6 +156,8 @@ pub struct GenerateOptions {
     pub gluten_free_share: f64,
     /// The instant the drives start.
     pub start: DateTime<Utc>,
+    /// Also write `roads.kairos`: the sources' road networks, tiled with their merchants.
+    pub roads: bool,
 }
 
 impl GenerateOptions {
@@ -159,6 +172,7 @@ impl GenerateOptions {
             seed: 1,
             gluten_free_share: 0.02,
             start: DateTime::from_timestamp(1_784_115_000, 0).unwrap_or_default(), // 2026-07-15T11:30:00Z
+            roads: false,
         }
     }
 }
@@ -184,6 +198,10 @@ pub struct GenerateSummary {
     pub positions: usize,
     /// Trace lines (positions, profiles, contexts).
     pub lines: usize,
+    /// Road nodes written (with `roads`).
+    pub road_nodes: usize,
+    /// Road segments written (with `roads`).
+    pub road_segments: usize,
 }
 
 impl GenerateSummary {
@@ -203,9 +221,22 @@ impl GenerateSummary {
             self.positions,
             self.lines,
             dir.display()
-        )
+        )?;
+        if self.road_nodes > 0 {
+            writeln!(
+                out,
+                "kairos: {} road nodes, {} segments written to {}",
+                self.road_nodes,
+                self.road_segments,
+                dir.join(ROADS_FILE).display()
+            )?;
+        }
+        Ok(())
     }
 }
+
+/// The road file `generate` writes with `roads`.
+pub const ROADS_FILE: &str = "roads.kairos";
 
 /// The `.osm.pbf` extracts in `dir`, sorted by name (none when it cannot be read).
 pub fn default_sources(dir: &Path) -> Vec<PathBuf> {
@@ -233,7 +264,7 @@ pub fn generate(options: &GenerateOptions, dir: &Path) -> Result<GenerateSummary
     let sets = options
         .sources
         .iter()
-        .map(|p| read_source(p))
+        .map(|p| read_source(p, options.roads))
         .collect::<Result<Vec<_>, _>>()?;
     let mut summary = GenerateSummary {
         source_merchants: sets.iter().map(|s| s.places.len()).sum(),
@@ -243,12 +274,17 @@ pub fn generate(options: &GenerateOptions, dir: &Path) -> Result<GenerateSummary
         return Err(ImportError::Option("the sources hold no merchant".into()));
     }
     let offers = dir.join("offers.geojson");
-    let places = write_atomically(&offers, |out| {
+    let (places, tiles) = write_atomically(&offers, |out| {
         write_merchants(options, &sets, out, &mut summary)
     })?;
+    let roads = if options.roads {
+        Some(write_roads(&sets, &tiles, dir, &mut summary)?)
+    } else {
+        None
+    };
     let trace = dir.join("trace.jsonl");
     write_atomically(&trace, |out| {
-        write_drives(options, &places, out, &mut summary)
+        write_drives(options, &places, roads.as_ref(), out, &mut summary)
     })?;
     Ok(summary)
 }
@@ -264,20 +300,74 @@ struct Place {
 /// One real city set.
 struct CitySet {
     places: Vec<Place>,
+    /// The centre the places' offsets are from, and its latitude's cosine.
+    centre: LatLon,
+    cos_lat: f64,
+    /// Its drivable roads (a `.osm.pbf` source, with `roads`).
+    roads: Option<RoadNetwork>,
 }
 
 impl CitySet {
-    /// Half the side of the square the set fills around its centre.
+    /// Half the side of the square the set fills around its centre (its
+    /// merchants, and its roads when it has them).
     fn half_side_m(&self) -> f64 {
-        self.places
+        let places = self
+            .places
             .iter()
             .map(|p| p.east_m.abs().max(p.north_m.abs()))
-            .fold(0.0, f64::max)
+            .fold(0.0, f64::max);
+        let Some(roads) = &self.roads else {
+            return places;
+        };
+        (0..roads.node_count() as u32)
+            .map(|node| {
+                let (e, n) = self.offset_of(roads.node_location(node));
+                e.abs().max(n.abs())
+            })
+            .fold(places, f64::max)
+    }
+
+    /// Metres east and north of the set's centre, in its local flat frame.
+    fn offset_of(&self, at: LatLon) -> (f64, f64) {
+        (
+            (at.lon - self.centre.lon) * M_PER_DEG * self.cos_lat,
+            (at.lat - self.centre.lat) * M_PER_DEG,
+        )
     }
 }
 
-/// Reads one source: a PBF through the importer, anything else as an offer file.
-fn read_source(path: &Path) -> Result<CitySet, ImportError> {
+/// Where one tile went: which set, turned and mirrored how, in which cell.
+struct Tile {
+    set: usize,
+    turns: usize,
+    mirror: bool,
+    cell: (i64, i64),
+    centre: (f64, f64),
+    cell_m: f64,
+}
+
+impl Tile {
+    /// A point of the tile's set (metres from the set's centre) where the tile puts it.
+    fn place(&self, mut e: f64, mut n: f64) -> LatLon {
+        if self.mirror {
+            e = -e;
+        }
+        for _ in 0..self.turns {
+            (e, n) = (n, -e);
+        }
+        e += self.cell.0 as f64 * self.cell_m;
+        n += self.cell.1 as f64 * self.cell_m;
+        let (clat, clon) = self.centre;
+        LatLon::new(
+            clat + n / M_PER_DEG,
+            clon + e / (M_PER_DEG * clat.to_radians().cos()),
+        )
+    }
+}
+
+/// Reads one source: a PBF through the importer, anything else as an offer
+/// file; with `roads`, a PBF's drivable network too.
+fn read_source(path: &Path, roads: bool) -> Result<CitySet, ImportError> {
     let name = path.to_string_lossy().to_ascii_lowercase();
     let text = if name.ends_with(".pbf") {
         let mut buffer = Vec::new();
@@ -313,7 +403,12 @@ fn read_source(path: &Path) -> Result<CitySet, ImportError> {
         }
     }
     if points.is_empty() {
-        return Ok(CitySet { places: Vec::new() });
+        return Ok(CitySet {
+            places: Vec::new(),
+            centre: LatLon::new(0.0, 0.0),
+            cos_lat: 1.0,
+            roads: None,
+        });
     }
     // The centre of the bounding box; offsets in a local flat frame (sets are a few km).
     let (mut lat0, mut lat1, mut lon0, mut lon1) = (90.0f64, -90.0f64, 180.0f64, -180.0f64);
@@ -334,7 +429,60 @@ fn read_source(path: &Path) -> Result<CitySet, ImportError> {
             properties,
         })
         .collect();
-    Ok(CitySet { places })
+    let roads = if roads && name.ends_with(".pbf") {
+        let (network, _) =
+            crate::import::roads::read_pbf(path).map_err(|e| ImportError::Format {
+                path: path.to_path_buf(),
+                detail: e.to_string(),
+            })?;
+        Some(network)
+    } else {
+        None
+    };
+    Ok(CitySet {
+        places,
+        centre,
+        cos_lat,
+        roads,
+    })
+}
+
+/// Where a tile puts a point of its set.
+type Move<'a> = Box<dyn Fn(LatLon) -> LatLon + 'a>;
+
+/// Writes `dir/roads.kairos`: every tile's set's roads, placed as its merchants.
+fn write_roads(
+    sets: &[CitySet],
+    tiles: &[Tile],
+    dir: &Path,
+    summary: &mut GenerateSummary,
+) -> Result<RoadNetwork, ImportError> {
+    let path = dir.join(ROADS_FILE);
+    let sets: Vec<&CitySet> = sets.iter().filter(|s| !s.places.is_empty()).collect();
+    let moves: Vec<(&RoadNetwork, Move<'_>)> = tiles
+        .iter()
+        .filter_map(|tile| {
+            let set = sets[tile.set];
+            let roads = set.roads.as_ref()?;
+            let place: Move<'_> = Box::new(move |at| {
+                let (e, n) = set.offset_of(at);
+                tile.place(e, n)
+            });
+            Some((roads, place))
+        })
+        .collect();
+    let network = kairos_core::roads::tile::tile(
+        moves
+            .iter()
+            .map(|(net, place)| (*net, place.as_ref() as &dyn Fn(LatLon) -> LatLon)),
+    )
+    .ok_or_else(|| ImportError::Option("too many road nodes for one road file".into()))?;
+    summary.road_nodes = network.node_count();
+    summary.road_segments = network.segment_count();
+    let report = RoadsReport::counts_of(&network);
+    let bytes = kairos_core::roads::format::encode(&network, &report);
+    write_atomically(&path, |out| out.write_all(&bytes))?;
+    Ok(network)
 }
 
 /// Food places as the loader sees them.
@@ -346,13 +494,14 @@ fn is_food(properties: &Map<String, Value>) -> bool {
 /// Generated merchants drives start from and head for, by city.
 type Places = Vec<Vec<LatLon>>;
 
-/// Writes the tiled merchants; returns places for drives to start from.
+/// Writes the tiled merchants; returns places for drives to start from, and
+/// where each tile went.
 fn write_merchants(
     options: &GenerateOptions,
     sets: &[CitySet],
     out: &mut dyn Write,
     summary: &mut GenerateSummary,
-) -> std::io::Result<Places> {
+) -> std::io::Result<(Places, Vec<Tile>)> {
     let mut rng = Rng::new(options.seed);
     let sets: Vec<&CitySet> = sets.iter().filter(|s| !s.places.is_empty()).collect();
     let cell_m = 2.0 * sets.iter().map(|s| s.half_side_m()).fold(0.0, f64::max) + 200.0;
@@ -362,14 +511,24 @@ fn write_merchants(
     let mut line = String::new();
     let mut written = 0usize;
     let mut tile = 0usize;
+    let mut tiles = Vec::new();
     while written < options.merchants {
         let city = tile % CITY_CENTRES.len();
         cities[city] = true;
         let (_, clat, clon) = CITY_CENTRES[city];
         let (cx, cy) = spiral_cell(tile / CITY_CENTRES.len());
-        let set = sets[rng.below(sets.len())];
+        let set_index = rng.below(sets.len());
+        let set = sets[set_index];
         let turns = rng.below(4);
         let mirror = rng.below(2) == 1;
+        tiles.push(Tile {
+            set: set_index,
+            turns,
+            mirror,
+            cell: (cx, cy),
+            centre: (clat, clon),
+            cell_m,
+        });
         for place in &set.places {
             if written >= options.merchants {
                 break;
@@ -426,7 +585,7 @@ fn write_merchants(
     summary.tiles = tile;
     summary.cities = cities.iter().filter(|c| **c).count();
     places.retain(|p| !p.is_empty());
-    Ok(places)
+    Ok((places, tiles))
 }
 
 /// The `i`-th cell of a square spiral around (0, 0): (0,0), (1,0), (1,1), (0,1), (-1,1), ...
@@ -462,12 +621,15 @@ struct Drive {
     left: usize,
     context_at: i64,
     context: String,
+    /// On the roads: the half-edge driven and metres along it.
+    road: Option<(u32, f64)>,
 }
 
 /// Writes profiles, contexts and positions of every device, merged in time order.
 fn write_drives(
     options: &GenerateOptions,
     places: &Places,
+    roads: Option<&RoadNetwork>,
     out: &mut dyn Write,
     summary: &mut GenerateSummary,
 ) -> std::io::Result<()> {
@@ -533,6 +695,19 @@ fn write_drives(
             left,
             context_at: start,
             context,
+            road: roads.and_then(|net| {
+                let access = net.access_point(at)?;
+                let h = 2 * access.segment();
+                let (h, along) = if net.may_drive(h) {
+                    (h, access.along_m())
+                } else {
+                    (
+                        h + 1,
+                        net.segment_length_m(access.segment()) - access.along_m(),
+                    )
+                };
+                Some((h, along))
+            }),
         });
     }
     let mut line = String::with_capacity(256);
@@ -550,7 +725,12 @@ fn write_drives(
             )?;
             summary.lines += 1;
         }
-        drive.advance(drive.period_s as f64, &places[drive.city], &mut rng);
+        match roads {
+            Some(net) if drive.road.is_some() => {
+                drive.advance_on_road(drive.period_s as f64, net, &mut rng)
+            }
+            _ => drive.advance(drive.period_s as f64, &places[drive.city], &mut rng),
+        }
         line.clear();
         let _ = write!(
             line,
@@ -592,6 +772,59 @@ impl Drive {
         let step = self.speed * dt;
         let (s, c) = self.heading.to_radians().sin_cos();
         self.at = offset(self.at, step * s, step * c);
+    }
+
+    /// Moves on by `dt` seconds along the roads: a random drivable exit at
+    /// each node (back only at a dead end); position and heading on the road.
+    fn advance_on_road(&mut self, dt: f64, net: &RoadNetwork, rng: &mut Rng) {
+        let Some((mut h, mut along)) = self.road else {
+            return;
+        };
+        self.speed = (self.speed + (rng.unit() - 0.5) * 1.0 * dt).clamp(5.0, 30.0);
+        along += self.speed * dt;
+        let mut choices = Vec::new();
+        // At most a few hundred segments per step: a guard on degenerate loops.
+        for _ in 0..512 {
+            let len = net.segment_length_m(h >> 1);
+            if along < len {
+                break;
+            }
+            along -= len;
+            let (node, back) = (net.head(h), net.tail(h));
+            choices.clear();
+            choices.extend(
+                net.leaving(node)
+                    .iter()
+                    .copied()
+                    .filter(|&g| net.may_drive(g) && net.head(g) != back),
+            );
+            if choices.is_empty() {
+                choices.extend(
+                    net.leaving(node)
+                        .iter()
+                        .copied()
+                        .filter(|&g| net.may_drive(g)),
+                );
+            }
+            match choices.get(rng.below(choices.len())) {
+                Some(&g) => h = g,
+                None => {
+                    along = len;
+                    break;
+                }
+            }
+        }
+        let (a, b) = (
+            net.node_location(net.tail(h)),
+            net.node_location(net.head(h)),
+        );
+        let len = net.segment_length_m(h >> 1).max(1e-9);
+        let t = (along / len).clamp(0.0, 1.0);
+        self.at = LatLon::new(a.lat + t * (b.lat - a.lat), a.lon + t * (b.lon - a.lon));
+        if a != b {
+            self.heading = kairos_core::geodesy::bearing_deg(a, b);
+        }
+        self.road = Some((h, along));
     }
 }
 
@@ -672,6 +905,55 @@ mod tests {
         let distinct: std::collections::HashSet<_> = cells.iter().collect();
         assert_eq!(distinct.len(), 25);
         assert!(cells.iter().all(|(x, y)| x.abs() <= 2 && y.abs() <= 2));
+    }
+
+    #[test]
+    fn roads_are_tiled_with_their_merchants_and_drives_follow_them() {
+        let pbf =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/osm/monaco-2021.osm.pbf");
+        if !pbf.exists() {
+            eprintln!("skipped: {} is absent", pbf.display());
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut options = GenerateOptions::new(vec![pbf.clone()], 700, 3, 90);
+        options.roads = true;
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        let summary = generate(&options, &a).unwrap();
+        generate(&options, &b).unwrap();
+        for file in ["offers.geojson", "trace.jsonl", ROADS_FILE] {
+            assert_eq!(
+                std::fs::read(a.join(file)).unwrap(),
+                std::fs::read(b.join(file)).unwrap(),
+                "{file}"
+            );
+        }
+        let (source, _) = crate::import::roads::read_pbf(&pbf).unwrap();
+        let (net, _) = crate::import::roads::load_roads(&a.join(ROADS_FILE)).unwrap();
+        assert!(summary.tiles >= 3);
+        assert_eq!(net.node_count(), summary.tiles * source.node_count());
+        assert_eq!(net.segment_count(), summary.tiles * source.segment_count());
+        // Every merchant near a road of its tile, every position on a road.
+        let (catalog, _) = crate::offer_files::load_catalog(&[a.join("offers.geojson")]).unwrap();
+        let near = (0..catalog.len())
+            .filter(|&i| net.access_point(catalog.merchant(i).location).is_some())
+            .count();
+        assert!(
+            near * 10 >= catalog.len() * 9,
+            "{near} of {}",
+            catalog.len()
+        );
+        let trace = std::fs::read_to_string(a.join("trace.jsonl")).unwrap();
+        let mut positions = 0;
+        for line in trace.lines().filter(|l| l.contains("/position")) {
+            let event: Value = serde_json::from_str(line).unwrap();
+            let p = &event["payload"];
+            let at = LatLon::new(p["lat"].as_f64().unwrap(), p["lon"].as_f64().unwrap());
+            let on = net.access_point(at).expect("a road near the position");
+            assert!(on.off_road_m() < 1.0, "{line}: {} m off", on.off_road_m());
+            positions += 1;
+        }
+        assert_eq!(positions, 90);
     }
 
     #[test]

@@ -195,6 +195,10 @@ enum Command {
         /// them (repeatable), e.g. the OpenStreetMap extracts of a few cities.
         #[arg(long, required = true, num_args = 1..)]
         from: Vec<PathBuf>,
+        /// Also write DIR/roads.kairos: each .osm.pbf source's roads, tiled
+        /// with its merchants (for `--roads` on replay and serve).
+        #[arg(long)]
+        roads: bool,
     },
 }
 
@@ -428,6 +432,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out,
             seed,
             from,
+            roads,
         } => {
             let from = from
                 .into_iter()
@@ -441,6 +446,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .collect();
             let mut options = kairos::gen::GenerateOptions::new(from, merchants, devices, events);
             options.seed = seed;
+            options.roads = roads;
             let summary = kairos::gen::generate(&options, &out)?;
             summary.report(&out, &mut std::io::stderr().lock())?;
             Ok(ExitCode::SUCCESS)

@@ -77,7 +77,13 @@ impl RoadNetwork {
             way_osm_id,
         } = parts;
         let n = lat.len();
-        let vector = |i: u32| unit_vector(lat[i as usize], lon[i as usize]);
+        // Each node's unit vector once (a segment's ends are shared).
+        let vectors: Vec<[f64; 3]> = lat
+            .iter()
+            .zip(&lon)
+            .map(|(&a, &o)| unit_vector(a, o))
+            .collect();
+        let vector = |i: u32| vectors[i as usize];
         let seg_len: Vec<f32> = seg_nodes
             .iter()
             .map(|&[a, b]| arc_m(vector(a), vector(b)) as f32)
@@ -109,6 +115,7 @@ impl RoadNetwork {
             .map(|&w| way_speed_kmh[w as usize])
             .fold(1.0f32, f32::max);
         let index = SegmentIndex::new(seg_nodes.iter().map(|&[a, b]| (vector(a), vector(b))));
+        drop(vectors);
         Self {
             lat,
             lon,
@@ -199,6 +206,11 @@ impl RoadNetwork {
     /// A segment's length in metres.
     pub fn segment_length_m(&self, segment: u32) -> f64 {
         f64::from(self.seg_len[segment as usize])
+    }
+
+    /// A segment's travel time at its way's speed, seconds.
+    pub fn segment_seconds(&self, segment: u32) -> f64 {
+        f64::from(self.seg_secs[segment as usize])
     }
 
     /// The node a half-edge leaves.

@@ -22,6 +22,7 @@ pub mod report;
 pub mod search;
 pub(crate) mod spatial;
 pub mod tags;
+pub mod tile;
 pub mod turn;
 
 pub use access::Access;

@@ -22,6 +22,16 @@ pub const MISSING_NODES: &str = "ways with nodes missing from the extract (kept 
 pub const NO_SEGMENT: &str = "ways dropped: fewer than two nodes in the extract";
 
 impl RoadsReport {
+    /// The report of a network made in memory (nothing dropped): its counts.
+    pub fn counts_of(network: &super::RoadNetwork) -> Self {
+        Self {
+            ways: network.way_count(),
+            nodes: network.node_count(),
+            segments: network.segment_count(),
+            reasons: BTreeMap::new(),
+        }
+    }
+
     /// Counts one occurrence of `reason`; `example` is kept for the first one.
     pub fn add(&mut self, reason: &str, example: impl fmt::Display) {
         match self.reasons.get_mut(reason) {

@@ -105,17 +105,25 @@ impl PartialOrd for Queued {
     }
 }
 
+/// A half-edge's label: its four fields side by side, so reaching it touches
+/// one cache line rather than four arrays.
+#[derive(Debug, Clone, Copy, Default)]
+struct Label {
+    /// Seconds to the tail of the half-edge, as reached.
+    cost: f32,
+    /// Metres to the tail of the half-edge.
+    dist: f32,
+    /// The half-edge (or `TREE | state`) the label came from.
+    parent: u32,
+    /// `2 × generation` reached, `2 × generation + 1` settled; older: untouched.
+    stamp: u32,
+}
+
 /// The reusable memory of searches: one per thread that decides.
 #[derive(Default)]
 pub struct SearchScratch {
-    /// Seconds to the tail of each half-edge, as reached.
-    cost: Vec<f32>,
-    /// Metres to the tail of each half-edge.
-    dist: Vec<f32>,
-    /// The half-edge (or `TREE | state`) each label came from.
-    parent: Vec<u32>,
-    /// `2 × generation` reached, `2 × generation + 1` settled; older: untouched.
-    stamp: Vec<u32>,
+    /// One label per half-edge.
+    labels: Vec<Label>,
     generation: u32,
     heap: BinaryHeap<Queued>,
     tree: Vec<TreeState>,
@@ -132,15 +140,12 @@ impl SearchScratch {
     }
 
     fn begin(&mut self, half_edges: usize) {
-        if self.stamp.len() != half_edges {
-            self.cost = vec![0.0; half_edges];
-            self.dist = vec![0.0; half_edges];
-            self.parent = vec![NONE; half_edges];
-            self.stamp = vec![0; half_edges];
+        if self.labels.len() != half_edges {
+            self.labels = vec![Label::default(); half_edges];
             self.generation = 0;
         }
         if self.generation >= (u32::MAX >> 1) - 1 {
-            self.stamp.fill(0);
+            self.labels.fill(Label::default());
             self.generation = 0;
         }
         self.generation += 1;
@@ -151,12 +156,7 @@ impl SearchScratch {
 
     #[inline]
     fn reached(&self, h: u32) -> bool {
-        self.stamp[h as usize] >= 2 * self.generation
-    }
-
-    #[inline]
-    fn is_settled(&self, h: u32) -> bool {
-        self.stamp[h as usize] == 2 * self.generation + 1
+        self.labels[h as usize].stamp >= 2 * self.generation
     }
 }
 
@@ -327,7 +327,8 @@ impl RoadSearch<'_, '_> {
             let mut found = tree_best;
             for &(h, t) in &targets {
                 if s.reached(h) {
-                    let (cost, dist) = (s.cost[h as usize] + part(t), s.dist[h as usize] + t);
+                    let label = s.labels[h as usize];
+                    let (cost, dist) = (label.cost + part(t), label.dist + t);
                     consider(&mut found, cost, dist, End::Label(h), h);
                 }
             }
@@ -366,12 +367,15 @@ impl RoadSearch<'_, '_> {
         let Some(Queued { cost, half_edge: h }) = s.heap.pop() else {
             return;
         };
-        if s.is_settled(h) || cost > s.cost[h as usize] {
+        let generation = s.generation;
+        let label = &mut s.labels[h as usize];
+        if label.stamp == 2 * generation + 1 || cost > label.cost {
             return;
         }
-        s.stamp[h as usize] = 2 * s.generation + 1;
+        label.stamp = 2 * generation + 1;
+        let dist = label.dist;
         s.settled += 1;
-        let head_dist = s.dist[h as usize] + net.len_m(h);
+        let head_dist = dist + net.len_m(h);
         if head_dist > self.max_distance_m {
             return;
         }
@@ -429,7 +433,7 @@ impl RoadSearch<'_, '_> {
                 at = state.parent;
             } else {
                 s.path.push(at);
-                at = s.parent[at as usize];
+                at = s.labels[at as usize].parent;
             }
         }
         s.path.reverse();
@@ -446,13 +450,15 @@ impl RoadSearch<'_, '_> {
 
 #[inline]
 fn relax(s: &mut SearchScratch, h: u32, cost: f32, dist: f32, parent: u32) {
-    let i = h as usize;
-    let fresh = s.stamp[i] < 2 * s.generation;
-    if fresh || (s.stamp[i] == 2 * s.generation && cost < s.cost[i]) {
-        s.stamp[i] = 2 * s.generation;
-        s.cost[i] = cost;
-        s.dist[i] = dist;
-        s.parent[i] = parent;
+    let reached = 2 * s.generation;
+    let label = &mut s.labels[h as usize];
+    if label.stamp < reached || (label.stamp == reached && cost < label.cost) {
+        *label = Label {
+            cost,
+            dist,
+            parent,
+            stamp: reached,
+        };
         s.heap.push(Queued { cost, half_edge: h });
     }
 }
