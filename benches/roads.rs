@@ -67,8 +67,10 @@ fn main() {
         .find(|(i, a)| !a.starts_with('-') && (*i == 0 || args[i - 1] != "--postgres"))
         .map(|(_, a)| PathBuf::from(a))
         .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../shared/data/osm/munchen-2020.osm.pbf")
+            std::env::var_os("KAIROS_DATA_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_default()
+                .join("osm/munchen-2020.osm.pbf")
         });
     if !pbf.exists() {
         eprintln!("skipped: {} is absent", pbf.display());

@@ -39,7 +39,7 @@ fn parse_args() -> AnyResult<Args> {
         devices: 2_000,
         events: 200_000,
         queries: 5_000,
-        sources: PathBuf::from("../shared/data/osm"),
+        sources: real_data_dir().join("osm"),
         data: PathBuf::from("target/bench-data"),
     };
     let mut it = std::env::args().skip(1);
@@ -276,4 +276,12 @@ fn decisions(
         decide_cpu * 1e6 / n.max(1) as f64
     );
     Ok(())
+}
+
+/// The real-data folder (`KAIROS_DATA_DIR`, see docs/testing.md): the OSM
+/// extracts the merchants and roads are tiled from (`--sources` overrides).
+fn real_data_dir() -> PathBuf {
+    std::env::var_os("KAIROS_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("data-not-set-see-KAIROS_DATA_DIR"))
 }

@@ -64,7 +64,7 @@ fn parse_args() -> AnyResult<Args> {
         redis: None,
         postgres: None,
         data: PathBuf::from("target/bench-data"),
-        sources: PathBuf::from("../shared/data/osm"),
+        sources: real_data_dir().join("osm"),
         seed: 1,
     };
     let mut it = std::env::args().skip(1);
@@ -1041,4 +1041,12 @@ impl Table {
         }
         out
     }
+}
+
+/// The real-data folder (`KAIROS_DATA_DIR`, see docs/testing.md): the OSM
+/// extracts the merchants and roads are tiled from (`--sources` overrides).
+fn real_data_dir() -> PathBuf {
+    std::env::var_os("KAIROS_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("data-not-set-see-KAIROS_DATA_DIR"))
 }

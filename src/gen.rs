@@ -909,10 +909,16 @@ mod tests {
 
     #[test]
     fn roads_are_tiled_with_their_merchants_and_drives_follow_them() {
-        let pbf =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/osm/monaco-2021.osm.pbf");
+        // The real Monaco extract, from the real-data folder (docs/testing.md).
+        let dir = std::env::var_os("KAIROS_DATA_DIR").unwrap_or_default();
+        let pbf = Path::new(&dir).join("osm/monaco-2021.osm.pbf");
         if !pbf.exists() {
-            eprintln!("skipped: {} is absent", pbf.display());
+            assert!(
+                std::env::var_os("KAIROS_REQUIRE_DATA").is_none_or(|v| v != "1"),
+                "real data {} is required (KAIROS_REQUIRE_DATA=1)",
+                pbf.display()
+            );
+            eprintln!("skipped: real data {} is absent", pbf.display());
             return;
         }
         let dir = tempfile::tempdir().unwrap();

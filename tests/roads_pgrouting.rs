@@ -16,8 +16,9 @@
 //! Tolerance 0.05 s + 0.01 %: kairos sums `f32` times, pgRouting `f64` sums
 //! of the same `f32` values, over paths of at most a few hundred segments.
 
+mod support;
+
 use std::io::Write;
-use std::path::Path;
 
 use kairos::geodesy::LatLon;
 use kairos::import::roads::load_roads;
@@ -29,11 +30,9 @@ fn road_times_agree_with_pgrouting_on_monaco() {
         eprintln!("skipped: set KAIROS_TEST_PGROUTING to a PostgreSQL with pgRouting");
         return;
     };
-    let pbf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/osm/monaco-2021.osm.pbf");
-    if !pbf.exists() {
-        eprintln!("skipped: {} is absent", pbf.display());
+    let Some(pbf) = support::data::real("osm/monaco-2021.osm.pbf") else {
         return;
-    }
+    };
     let (net, _) = load_roads(&pbf).expect("Monaco loads");
     let mut client = postgres::Client::connect(&conn, postgres::NoTls).expect("PostgreSQL");
     let table = format!("kairos_test_edges_{}", std::process::id());

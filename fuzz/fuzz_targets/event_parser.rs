@@ -1,5 +1,5 @@
 //! Arbitrary bytes as an input payload: through `input::parse_event` for every
-//! input kind, then through `Engine::step` (empty catalog) on each kind's topic
+//! input kind (routes included), then read and through `Engine::step` (empty catalog) on each kind's topic
 //! and on an arbitrary topic.
 //!
 //! Input: `TOPIC \n PAYLOAD`; without a newline the whole input is the payload
@@ -16,14 +16,8 @@ use kairos::output::{Body, Output};
 use kairos::{Catalog, Engine, Stamp};
 use libfuzzer_sys::fuzz_target;
 
-const KINDS: [Kind; 6] = [
-    Kind::Profile,
-    Kind::Context,
-    Kind::Position,
-    Kind::Feedback,
-    Kind::Ask,
-    Kind::Forget,
-];
+/// Every input kind (a new kind is fuzzed without touching this target).
+const KINDS: [Kind; Kind::ALL.len()] = Kind::ALL;
 
 fuzz_target!(|data: &[u8]| {
     let (topic, payload) = match data.iter().position(|&b| b == b'\n') {
@@ -46,7 +40,8 @@ fuzz_target!(|data: &[u8]| {
         second += 1;
         let at = Stamp::parse(&format!("2026-07-15T14:00:{second:02}+02:00"))
             .expect("a valid RFC 3339 stamp");
-        let outputs = engine.step(topic, payload, &at);
+        let input = engine.read(topic, payload);
+        let outputs = engine.step(&input, &at);
         assert!(
             outputs.len() <= 1,
             "{} outputs for one input",

@@ -42,10 +42,13 @@ fuzz_target!(init: guarded_panics::tolerate_opening_hours_panics(), |data: &[u8]
         ("kairos/car-42/position", br#"{"lat": 45.9125, "lon": 6.13}"#),
     ];
     for (topic, payload) in fixed {
-        engine.step(topic, payload, at);
+        let input = engine.read(topic, payload);
+        engine.step(&input, at);
     }
-    let outputs = engine.step(&event.topic, &event.payload, at);
+    let input = engine.read(&event.topic, &event.payload);
+    let outputs = engine.step(&input, at);
     assert!(outputs.len() <= 1, "{} outputs for one input", outputs.len());
-    let outputs = engine.step("kairos/car-42/ask", b"{}", at);
+    let ask = engine.read("kairos/car-42/ask", b"{}");
+    let outputs = engine.step(&ask, at);
     assert_eq!(outputs.len(), 1, "an ask is always answered");
 });
