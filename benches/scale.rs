@@ -6,7 +6,7 @@
 //! For each size it generates the load with [`kairos::gen`] (real city sets
 //! tiled over European city centres, cars driving through them) and measures:
 //!
-//! - load time and peak RSS of `Catalog::load` (in a child process, so the
+//! - load time and peak RSS of `kairos::offer_files::load_catalog` (in a child process, so the
 //!   generator's memory is not counted);
 //! - the index alone: the 50 nearest merchants within reach;
 //! - the **simple decision** every build answers: the nearest gluten-free food

@@ -393,3 +393,47 @@ proptest! {
         prop_assert_eq!(repair(&value), Ok(None), "{:?}", value);
     }
 }
+
+/// In an offer file: a repaired value is a warning with the corrected value;
+/// an unreadable one is an error naming the feature, and its merchant loads,
+/// never open; an unreadable `when` keeps its offer, never valid.
+#[test]
+fn the_loader_keeps_unreadable_merchants_never_open_and_says_why() {
+    let text = r#"{"type": "FeatureCollection", "features": [
+      {"type": "Feature", "geometry": {"type": "Point", "coordinates": [11.575, 48.137]},
+       "properties": {"id": "bakery", "shop": "bakery", "opening_hours": "Mo-Fr 08-18"}},
+      {"type": "Feature", "geometry": {"type": "Point", "coordinates": [11.576, 48.137]},
+       "properties": {"id": "odd", "shop": "bakery", "opening_hours": "Mo-Fr 9-5"}},
+      {"type": "Feature", "geometry": {"type": "Point", "coordinates": [11.577, 48.137]},
+       "properties": {"id": "cafe", "amenity": "cafe",
+                      "offers": [{"id": "o", "title": "Tea", "when": "whenever"}]}}
+    ]}"#;
+    let mut loader = kairos_core::offers::Loader::new();
+    loader
+        .load_text(std::path::Path::new("shop.geojson"), text)
+        .unwrap();
+    let (merchants, problems) = loader.finish();
+    assert_eq!(merchants.len(), 3, "{problems:?}");
+    let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    assert!(
+        lines[0].starts_with("shop.geojson: features[0] (id \"bakery\"): warning: opening_hours \"Mo-Fr 08-18\" read as \"Mo-Fr 08:00-18:00\""),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].starts_with("shop.geojson: features[1] (id \"odd\"): error: opening_hours \"Mo-Fr 9-5\" cannot be read")
+            && lines[1].ends_with("the merchant is never open"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[2].contains("error: offers[0]: when \"whenever\" cannot be read"),
+        "{lines:?}"
+    );
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    let bakery = merchants[0].hours.as_ref().unwrap();
+    assert!(bakery.is_open_at(at(7, WE, "09:00")));
+    let odd = merchants[1].hours.as_ref().unwrap();
+    assert!(odd.is_unreadable());
+    assert!((MO..=SU).all(|d| !odd.is_open_at(at(7, d, "10:00"))));
+    let tea = &merchants[2].offers[0];
+    assert!(tea.when().is_some_and(|w| w.is_unreadable()));
+}
