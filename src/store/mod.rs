@@ -26,8 +26,10 @@ use chrono::{DateTime, Duration, Utc};
 use kairos_core::device::{PersistedDevice, PERSISTED_SCHEMA};
 
 mod durable;
+mod erase;
 mod redb;
 mod redis;
+mod redis_erase;
 mod url;
 
 pub use self::durable::{step_durably, DeviceState, Stepped, MAX_ATTEMPTS};
