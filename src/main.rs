@@ -65,6 +65,10 @@ enum Command {
         /// shared subscriptions ($share/NAME/...); give them one redis:// --state.
         #[arg(long, value_name = "NAME")]
         share_group: Option<String>,
+        /// Share live state (last positions) between instances in this Redis,
+        /// which must write nothing to disk (save "" and appendonly no).
+        #[arg(long, value_name = "URL")]
+        volatile: Option<String>,
         /// Road network: an OSM extract (.osm.pbf) or a file of `kairos import
         /// roads`; reloaded when it changes. Distances, arrival times and turns
         /// are then by road.
@@ -248,6 +252,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             metrics,
             state,
             share_group,
+            volatile,
             roads,
         } => {
             init_logging("info,rumqttd=off");
@@ -257,6 +262,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 metrics,
                 state,
                 share_group,
+                volatile,
                 default_state_file: Some(kairos::store::default_state_path()?),
                 ..Overrides::from_env()
             };

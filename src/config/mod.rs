@@ -79,6 +79,9 @@ pub struct ServeConfig {
     pub state: Option<StateUrl>,
     /// The MQTT shared-subscription group instances split inputs in.
     pub share_group: Option<ShareGroup>,
+    /// `--volatile`: the Redis (writing nothing to disk) holding live state
+    /// shared by instances; `None`: live state stays per instance.
+    pub volatile: Option<String>,
     /// Between two purges of expired history from the state store.
     pub purge_every: Duration,
     /// The embedded broker's accounts: a Mosquitto password file. `None`: no
@@ -151,6 +154,8 @@ pub struct Overrides {
     pub state: Option<String>,
     /// `--share-group`
     pub share_group: Option<String>,
+    /// `--volatile`
+    pub volatile: Option<String>,
     /// The state file to use when neither the file nor `--state` names a
     /// store (`kairos serve` always keeps state; a library user may not).
     pub default_state_file: Option<PathBuf>,
@@ -185,6 +190,10 @@ impl std::fmt::Debug for Overrides {
             .field("metrics", &self.metrics)
             .field("state", &self.state)
             .field("share_group", &self.share_group)
+            .field(
+                "volatile",
+                &self.volatile.as_deref().map(crate::store::redact),
+            )
             .field("default_state_file", &self.default_state_file)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<hidden>"))

@@ -36,8 +36,9 @@
 pub mod broker;
 pub mod clock;
 pub mod demo;
+mod live;
 pub mod metrics;
-pub mod mqtt;
+mod mqtt;
 pub mod offers;
 pub mod owntracks;
 pub mod purge;
@@ -63,7 +64,7 @@ pub use clock::Clock;
 pub use mqtt::Received;
 
 use crate::config::{BrokerAddress, Config};
-use crate::store::{DeviceState, Stepped};
+use crate::store::{DeviceState, LiveStore, Stepped};
 use kairos_core::catalog::Catalog;
 use kairos_core::offers::LoadError;
 use kairos_core::output::Output;
@@ -298,6 +299,10 @@ pub async fn serve(
     let (address, engine_login) = broker_address(&broker, &config).await?;
     let _exporter = config.serve.metrics.map(metrics::start).transpose()?;
     let state = DeviceState::open(config.serve.state.as_ref()).await?;
+    let live = match &config.serve.volatile {
+        Some(url) => Some(LiveStore::open(url).await?),
+        None => None,
+    };
     let catalog = match &offers {
         OfferSource::Loaded(catalog) => catalog.clone(),
         OfferSource::Paths(paths) => {
@@ -404,7 +409,7 @@ pub async fn serve(
     engine.set_roads(network);
     let engine = tracker.spawn(run_engine(
         engine,
-        state,
+        (state, live),
         engine_inbox,
         Outlet {
             client,
@@ -463,7 +468,7 @@ const ENGINE_BATCH: usize = 32;
 /// everything queued before it.
 async fn run_engine(
     mut engine: Engine,
-    state: DeviceState,
+    (state, live): (DeviceState, Option<LiveStore>),
     mut inbox: mpsc::Receiver<ToEngine>,
     outlet: Outlet,
     sweep_every: Duration,
@@ -494,7 +499,8 @@ async fn run_engine(
                 ToEngine::Roads(network) => engine.set_roads(Some(network)),
                 ToEngine::Inputs(batch) => {
                     for received in batch {
-                        step_one(&mut engine, &state, &outlet, &counters, received).await;
+                        let stores = (&state, live.as_ref());
+                        step_one(&mut engine, stores, &outlet, &counters, received).await;
                         counters.queued.fetch_sub(1, Ordering::AcqRel);
                         counters.room.notify_one();
                     }
@@ -520,7 +526,7 @@ struct Outlet {
 /// Steps one input and publishes what it produced.
 async fn step_one(
     engine: &mut Engine,
-    state: &DeviceState,
+    (state, live): (&DeviceState, Option<&LiveStore>),
     outlet: &Outlet,
     counters: &Counters,
     received: Received,
@@ -529,7 +535,10 @@ async fn step_one(
     let at = Stamp::from_utc(received.at);
     // On a store error nothing is published (fail closed); the failure is
     // logged and counted in `state`.
-    let Stepped { outputs, decided } = state.step(engine, &received.input, &at).await;
+    let Stepped { outputs, decided } = match live {
+        None => state.step(engine, &received.input, &at).await,
+        Some(live) => live::step(engine, state, live, &received.input, &at).await,
+    };
     let produced = outputs.unwrap_or_default();
     counters
         .metrics

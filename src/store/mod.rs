@@ -27,14 +27,17 @@ use kairos_core::device::{PersistedDevice, PERSISTED_SCHEMA};
 
 mod durable;
 mod erase;
+mod live;
 mod redb;
 mod redis;
 mod redis_erase;
 mod url;
 
 pub use self::durable::{step_durably, DeviceState, Stepped, MAX_ATTEMPTS};
+pub use self::live::LiveStore;
 pub use self::redb::RedbStore;
 pub use self::redis::{RedisStore, KEY_PREFIX};
+pub(crate) use self::url::redact;
 pub use self::url::{default_state_path, StateUrl};
 
 /// A record's version: changes on every write, never reused within a store.
