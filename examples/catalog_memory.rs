@@ -22,7 +22,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _ = kairos::offers::zone::timezone_at(kairos::geodesy::LatLon::new(48.0, 2.0));
     let baseline = resident_kib();
     let started = Instant::now();
-    let (catalog, problems) = kairos::Catalog::load(&paths)?;
+    let (catalog, problems) = kairos::offer_files::load_catalog(&paths)?;
     let seconds = started.elapsed().as_secs_f64();
     let after = resident_kib();
     let n = catalog.len().max(1) as u64;

@@ -32,6 +32,8 @@ fn record(i: usize) -> PersistedDevice {
             at: start + Duration::hours(s),
             merchant: format!("merchant-{}", (i + s as usize) % 500),
             offer: "lunch".into(),
+            feedback: None,
+            tags: Vec::new(),
         });
     }
     state.blocked.insert(format!("merchant-{}", i % 97));

@@ -21,7 +21,7 @@ pub fn check(paths: &[PathBuf], out: &mut impl Write) -> std::io::Result<CheckSu
     let mut loader = Loader::new();
     let mut summary = CheckSummary::default();
     for path in paths {
-        if let Err(error) = loader.load_path(path) {
+        if let Err(error) = crate::offer_files::load_path(&mut loader, path) {
             summary.errors += 1;
             writeln!(out, "{error}")?;
         }

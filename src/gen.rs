@@ -697,7 +697,8 @@ mod tests {
         }
         assert_eq!(summary.merchants, 101);
         assert_eq!(summary.positions, 30);
-        let (catalog, problems) = crate::Catalog::load(&[a.join("offers.geojson")]).unwrap();
+        let (catalog, problems) =
+            crate::offer_files::load_catalog(&[a.join("offers.geojson")]).unwrap();
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(catalog.len(), 101);
     }

@@ -15,6 +15,7 @@
 //!   its documented defaults.
 //! - [`trace`]: the JSON Lines trace format.
 //! - [`replay`]: the engine over a trace on a virtual clock.
+//! - [`offer_files`]: offer files found and read from disk for the core's loader.
 //! - [`check`]: offer file validation.
 //! - [`explain`]: `kairos explain`, the decision for one device explained.
 //! - [`report`]: `replay --html` and `check --html`, one self-contained HTML
@@ -33,8 +34,8 @@
 #![warn(missing_docs)]
 
 pub use kairos_core::{
-    catalog, decide, device, engine, feedback, geodesy, index, input, message, offers, output,
-    roads, rules, stamp, suggestion, tag_signature,
+    catalog, decide, delivery, device, engine, export, feedback, geodesy, index, input, message,
+    offers, output, roads, rules, stamp, suggestion, tag_signature, tastes,
 };
 pub use kairos_core::{Catalog, Engine, EngineConfig, Stamp};
 
@@ -43,6 +44,7 @@ pub mod config;
 pub mod explain;
 pub mod gen;
 pub mod import;
+pub mod offer_files;
 pub mod progress;
 pub mod replay;
 pub mod report;

@@ -4,13 +4,13 @@
 //! restarts, many devices, many rewrites of the record, suggestions,
 //! blocks, dismissals, a crash between the delete and its erasure.
 
-mod store_support;
+mod support;
 
 use std::path::Path;
 
 use kairos::device::PersistedDevice;
 use kairos::store::{DeviceStore, RedbStore, SaveOutcome, Version};
-use store_support::device_with_suggestion;
+use support::redis_server::device_with_suggestion;
 
 /// Does the file at `path` contain `needle` anywhere in its bytes?
 fn file_has(path: &Path, needle: &str) -> bool {

@@ -2,14 +2,15 @@
 //! snapshots), a forgotten device's id and record bytes are in none of the
 //! files Redis keeps once `delete` (what `forget` does) returns.
 
-mod store_support;
+mod support;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kairos::store::{DeviceStore, RedisStore, SaveOutcome};
-use store_support::{device_with_suggestion, free_port, REDIS_SERVER};
+use support::net::free_port;
+use support::redis_server::{device_with_suggestion, REDIS_SERVER};
 
 struct Server(Child);
 

@@ -1,25 +1,17 @@
-//! `kairos import osm` on the real shared data (`../shared/data`): every extract
+//! `kairos import osm` on the real shared data (`$KAIROS_DATA_DIR`): every extract
 //! and export becomes an offer file that `kairos check` accepts, with plausible
 //! counts and known places in it.
 
+mod support;
+
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn data(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data")
-        .join(relative)
-}
+use support::data::real_path as data;
 
-fn kairos(args: &[&std::ffi::OsStr]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kairos"))
-        .args(args)
-        .output()
-        .expect("the kairos binary runs")
-}
+use support::bin::kairos;
 
 /// Imports `input` into a fresh file; returns the offer file, stderr and the temp dir.
 fn import(input: &Path) -> (Value, String, tempfile::TempDir) {
@@ -55,7 +47,7 @@ fn named<'a>(collection: &'a Value, name: &str) -> Option<&'a Value> {
 fn shared_inputs() -> Vec<PathBuf> {
     let mut inputs = Vec::new();
     for (folder, suffix) in [("osm", ".osm.pbf"), ("geojson", ".geojson")] {
-        for entry in std::fs::read_dir(data(folder)).expect("../shared/data is there") {
+        for entry in std::fs::read_dir(data(folder)).expect("the real-data folder is readable") {
             let path = entry.unwrap().path();
             if path.to_string_lossy().ends_with(suffix) {
                 inputs.push(path);
@@ -68,6 +60,12 @@ fn shared_inputs() -> Vec<PathBuf> {
 
 #[test]
 fn every_shared_extract_and_export_imports_into_an_offer_file_check_accepts() {
+    if support::data::real_dir().is_none() {
+        return;
+    }
+    // The only errors `check` may report are the `opening_hours` the importer
+    // keeps as mapped although they stay unreadable (their merchants load,
+    // never open); everything else about the file is accepted.
     let inputs = shared_inputs();
     assert_eq!(inputs.len(), 5, "{inputs:?}");
     for input in inputs {
@@ -87,13 +85,31 @@ fn every_shared_extract_and_export_imports_into_an_offer_file_check_accepts() {
         );
         let checked = kairos(&["check".as_ref(), "--offers".as_ref(), out.as_os_str()]);
         let report = String::from_utf8_lossy(&checked.stdout);
-        assert_eq!(checked.status.code(), Some(0), "check {input:?}:\n{report}");
-        assert!(report.contains(" 0 errors"), "{report}");
+        let errors: Vec<&str> = report.lines().filter(|l| l.contains(": error: ")).collect();
+        for error in &errors {
+            assert!(
+                error.contains("opening_hours") && error.contains("the merchant is never open"),
+                "check {input:?}: {error}"
+            );
+        }
+        let expected = if errors.is_empty() { 0 } else { 1 };
+        assert_eq!(
+            checked.status.code(),
+            Some(expected),
+            "check {input:?}:\n{report}"
+        );
+        assert!(
+            report.contains(&format!(" {} errors", errors.len())),
+            "{report}"
+        );
     }
 }
 
 #[test]
 fn munich_has_hundreds_of_food_places_some_vegetarian_and_its_sights() {
+    if support::data::real_dir().is_none() {
+        return;
+    }
     let (munich, stderr, _dir) = import(&data("osm/munchen-2020.osm.pbf"));
     let all = features(&munich);
     let food = all
@@ -144,6 +160,9 @@ fn munich_has_hundreds_of_food_places_some_vegetarian_and_its_sights() {
 
 #[test]
 fn ids_are_unique_and_shaped_like_osm_references() {
+    if support::data::real_dir().is_none() {
+        return;
+    }
     for input in ["osm/helsinki-2019.osm.pbf", "osm/monaco-2021.osm.pbf"] {
         let (collection, _, _dir) = import(&data(input));
         let mut seen = HashSet::new();
@@ -156,23 +175,101 @@ fn ids_are_unique_and_shaped_like_osm_references() {
     }
 }
 
+/// `opening_hours` of every node and way of an extract, by `node/N`, `way/N`.
+fn pbf_opening_hours(path: &Path) -> std::collections::HashMap<String, String> {
+    use osmpbf::{Element, ElementReader};
+    let mut found = std::collections::HashMap::new();
+    fn hours<'a>(mut tags: impl Iterator<Item = (&'a str, &'a str)>) -> Option<String> {
+        tags.find(|(k, _)| *k == "opening_hours")
+            .map(|(_, v)| v.to_string())
+    }
+    ElementReader::from_path(path)
+        .unwrap()
+        .for_each(|element| {
+            let (id, value) = match &element {
+                Element::Node(n) => (format!("node/{}", n.id()), hours(n.tags())),
+                Element::DenseNode(n) => (format!("node/{}", n.id()), hours(n.tags())),
+                Element::Way(w) => (format!("way/{}", w.id()), hours(w.tags())),
+                Element::Relation(_) => return,
+            };
+            if let Some(value) = value.filter(|v| !v.trim().is_empty()) {
+                found.insert(id, value);
+            }
+        })
+        .unwrap();
+    found
+}
+
 #[test]
-fn unreadable_opening_hours_are_dropped_and_counted_not_the_merchant() {
+fn every_opening_hours_value_is_kept_and_the_unreadable_counted() {
+    if support::data::real_dir().is_none() {
+        return;
+    }
+    for input in [
+        "osm/munchen-2020.osm.pbf",
+        "osm/helsinki-2019.osm.pbf",
+        "osm/monaco-2021.osm.pbf",
+        "geojson/lorient-restaurants.geojson",
+        "geojson/salzburg-diet-tagged.geojson",
+    ] {
+        let (collection, stderr, _dir) = import(&data(input));
+        assert!(!stderr.contains("opening_hours unreadable"), "{stderr}");
+        let mut written: Vec<(String, String)> = features(&collection)
+            .iter()
+            .filter_map(|f| {
+                let hours = props(f).get("opening_hours")?.as_str()?.to_string();
+                Some((props(f)["id"].as_str()?.to_string(), hours))
+            })
+            .collect();
+        assert!(written.len() > 80, "{input}: {} with hours", written.len());
+        if input.ends_with(".pbf") {
+            // Each merchant carries exactly its object's value.
+            let source = pbf_opening_hours(&data(input));
+            for (id, hours) in &written {
+                assert_eq!(source.get(id), Some(hours), "{input}: {id}");
+            }
+            let merchants: HashSet<&str> = features(&collection)
+                .iter()
+                .filter_map(|f| props(f)["id"].as_str())
+                .collect();
+            let lost = source.keys().filter(|id| merchants.contains(id.as_str()));
+            assert_eq!(lost.count(), written.len(), "{input}");
+        } else {
+            // Every feature is a merchant: the same values, as many times.
+            let text = std::fs::read_to_string(data(input)).unwrap();
+            let source: Value = serde_json::from_str(&text).unwrap();
+            let mut values: Vec<String> = features(&source)
+                .iter()
+                .filter_map(|f| f["properties"]["opening_hours"].as_str())
+                .filter(|v| !v.trim().is_empty())
+                .map(str::to_string)
+                .collect();
+            let mut kept: Vec<String> = written.drain(..).map(|(_, h)| h).collect();
+            values.sort();
+            kept.sort();
+            assert_eq!(kept, values, "{input}");
+        }
+    }
     let (munich, stderr, _dir) = import(&data("osm/munchen-2020.osm.pbf"));
-    let line = stderr
-        .lines()
-        .find(|l| l.contains("opening_hours unreadable"))
-        .unwrap_or_else(|| panic!("no opening_hours count in {stderr}"));
-    let example = line.split("(e.g. ").nth(1).unwrap().trim_end_matches(')');
-    let merchant = features(&munich)
-        .iter()
-        .find(|f| props(f)["id"] == example)
-        .expect("the merchant is kept");
-    assert!(!props(merchant).contains_key("opening_hours"));
+    for reason in ["read after repair", "unreadable (never open)"] {
+        let line = stderr
+            .lines()
+            .find(|l| l.contains("opening_hours kept") && l.contains(reason))
+            .unwrap_or_else(|| panic!("no {reason:?} count in {stderr}"));
+        let example = line.split("(e.g. ").nth(1).unwrap().trim_end_matches(')');
+        let merchant = features(&munich)
+            .iter()
+            .find(|f| props(f)["id"] == example)
+            .expect("the merchant is kept");
+        assert!(props(merchant).contains_key("opening_hours"), "{merchant}");
+    }
 }
 
 #[test]
 fn the_messy_lorient_export_loses_its_empty_tags_and_keeps_every_restaurant() {
+    if support::data::real_dir().is_none() {
+        return;
+    }
     let (lorient, stderr, _dir) = import(&data("geojson/lorient-restaurants.geojson"));
     let all = features(&lorient);
     assert_eq!(all.len(), 763);
@@ -192,6 +289,9 @@ fn the_messy_lorient_export_loses_its_empty_tags_and_keeps_every_restaurant() {
 
 #[test]
 fn salzburg_keeps_its_diet_tags() {
+    if support::data::real_dir().is_none() {
+        return;
+    }
     let (salzburg, _, _dir) = import(&data("geojson/salzburg-diet-tagged.geojson"));
     let all = features(&salzburg);
     assert_eq!(all.len(), 129);
@@ -207,6 +307,9 @@ fn salzburg_keeps_its_diet_tags() {
 
 #[test]
 fn a_file_that_is_not_an_extract_is_refused_and_nothing_is_written() {
+    if support::data::real_dir().is_none() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let bogus = dir.path().join("bogus.osm.pbf");
     std::fs::write(&bogus, b"not a pbf").unwrap();

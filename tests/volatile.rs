@@ -4,14 +4,14 @@
 //! without it, live state stays per instance (`no_position`). A volatile
 //! Redis that writes to disk is refused at start, in one line.
 
-mod live_support;
-mod store_support;
+mod support;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use live_support::{merchant, museums, position, Client, Kairos, Mosquitto};
-use store_support::{free_port, RedisServer, REDIS_SERVER};
+use support::live::{merchant, museums, position, Client, Kairos, Mosquitto};
+use support::net::{free_port, WAIT};
+use support::redis_server::{RedisServer, REDIS_SERVER};
 
 const DEVICE: &str = "car-live-41";
 
@@ -45,7 +45,7 @@ async fn ask_on_the_other_instance(volatile: bool) -> serde_json::Value {
 
     let mut two = Kairos::serve(&broker.url(), &offers, &args, dir.path().join("two.log"));
     // Two answers probes while one still runs: both are in the group...
-    let deadline = Instant::now() + live_support::WAIT;
+    let deadline = Instant::now() + WAIT;
     while two.counter("kairos_events_total") == 0.0 {
         car.ready().await;
         assert!(Instant::now() < deadline, "the second instance answers");

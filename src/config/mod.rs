@@ -156,6 +156,8 @@ pub struct Overrides {
     pub share_group: Option<String>,
     /// `--volatile`
     pub volatile: Option<String>,
+    /// `--client-id`
+    pub client_id: Option<String>,
     /// The state file to use when neither the file nor `--state` names a
     /// store (`kairos serve` always keeps state; a library user may not).
     pub default_state_file: Option<PathBuf>,
@@ -194,6 +196,7 @@ impl std::fmt::Debug for Overrides {
                 "volatile",
                 &self.volatile.as_deref().map(crate::store::redact),
             )
+            .field("client_id", &self.client_id)
             .field("default_state_file", &self.default_state_file)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<hidden>"))

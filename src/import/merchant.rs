@@ -3,10 +3,11 @@
 //! streaming writer of the offer file.
 //!
 //! Tags are kept as OSM wrote them, except those the loader would reject or
-//! that carry nothing: empty values, `opening_hours` the `opening-hours` crate
-//! cannot read (checked with the loader's own [`HoursParser`]), a `timezone`
-//! that names no IANA zone, and structured values (`offers`, objects, arrays)
-//! that are not tags. Each drop is counted by reason.
+//! that carry nothing: empty values, a `timezone` that names no IANA zone, and
+//! structured values (`offers`, objects, arrays) that are not tags. Each drop is
+//! counted by reason. `opening_hours` is always kept as written; the loader's
+//! own [`HoursParser`] counts the values it reads only after repair and those
+//! that stay unreadable (the loader keeps such a merchant, never open).
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -17,6 +18,7 @@ use super::Tally;
 use kairos_core::geodesy::LatLon;
 use kairos_core::offers::hours::{HoursParser, Locality};
 use kairos_core::offers::zone::timezone_named;
+use kairos_core::offers::Reading;
 
 /// `amenity` values imported as food and drink places.
 pub const FOOD_AND_DRINK: &[&str] = &[
@@ -97,6 +99,9 @@ pub struct MerchantSummary {
     pub dropped: Tally,
     /// Tags left out of merchants that were written, by reason.
     pub tags_dropped: Tally,
+    /// `opening_hours` values written as they are but not readable as written:
+    /// `read after repair` or `unreadable (never open)`.
+    pub hours: Tally,
 }
 
 impl MerchantSummary {
@@ -104,15 +109,18 @@ impl MerchantSummary {
     pub fn report(&self, out_name: &str, out: &mut impl Write) -> std::io::Result<()> {
         self.dropped.report("dropped", out)?;
         self.tags_dropped.report("tags dropped", out)?;
+        self.hours.report("opening_hours kept", out)?;
         writeln!(
             out,
-            "kairos: {} merchants ({}) written to {out_name}; dropped {} objects ({}) and {} tags ({})",
+            "kairos: {} merchants ({}) written to {out_name}; dropped {} objects ({}) and {} tags ({}); opening_hours not readable as written: {} ({})",
             self.written,
             self.kinds.brief(),
             self.dropped.total(),
             self.dropped.brief(),
             self.tags_dropped.total(),
             self.tags_dropped.brief(),
+            self.hours.total(),
+            self.hours.brief(),
         )
     }
 }
@@ -217,18 +225,25 @@ impl<W: Write> MerchantSink<W> {
                 return Some(value)
             }
             ("timezone", _) => "timezone not an IANA zone name",
-            ("opening_hours", Value::String(text))
-                if self.hours.parse(text, &self.locality).is_ok() =>
-            {
-                return Some(value)
+            ("opening_hours", Value::String(text)) => {
+                match self.hours.parse(text, &self.locality) {
+                    Reading::AsWritten(_) => {}
+                    Reading::Repaired(..) => self.summary.hours.add(READ_AFTER_REPAIR, id),
+                    Reading::Unreadable(..) => self.summary.hours.add(UNREADABLE, id),
+                }
+                return Some(value);
             }
-            ("opening_hours", _) => "opening_hours unreadable",
             _ => return Some(value),
         };
         dropped.add(reason, id);
         None
     }
 }
+
+/// How the summary counts `opening_hours` read only after repair.
+pub const READ_AFTER_REPAIR: &str = "read after repair";
+/// How the summary counts `opening_hours` that stay unreadable.
+pub const UNREADABLE: &str = "unreadable (never open)";
 
 /// Seven decimals (about a centimetre), OSM's own precision.
 fn round7(degrees: f64) -> f64 {
@@ -263,7 +278,7 @@ mod tests {
     }
 
     #[test]
-    fn unreadable_hours_and_empty_values_are_dropped_and_counted() {
+    fn empty_values_are_dropped_and_hours_kept_and_counted() {
         let mut out = Vec::new();
         let mut sink = MerchantSink::new(&mut out).unwrap();
         let written = sink
@@ -281,15 +296,28 @@ mod tests {
             )
             .unwrap();
         assert!(written);
+        let repaired = sink
+            .add(
+                "node/2",
+                Kind::Shop,
+                LatLon::new(48.1, 11.5),
+                tags(&[
+                    ("shop", "bakery".into()),
+                    ("opening_hours", "Mo-Fr 08-18".into()),
+                ]),
+            )
+            .unwrap();
+        assert!(repaired);
         let duplicate = sink
             .add("node/1", Kind::Shop, LatLon::new(48.1, 11.5), Vec::new())
             .unwrap();
         assert!(!duplicate);
         let summary = sink.finish().unwrap();
-        assert_eq!(summary.written, 1);
+        assert_eq!(summary.written, 2);
         assert_eq!(summary.dropped.count("duplicate id"), 1);
         assert_eq!(summary.tags_dropped.count("empty value"), 1);
-        assert_eq!(summary.tags_dropped.count("opening_hours unreadable"), 1);
+        assert_eq!(summary.hours.count(UNREADABLE), 1);
+        assert_eq!(summary.hours.count(READ_AFTER_REPAIR), 1);
         assert_eq!(
             summary.tags_dropped.count("timezone not an IANA zone name"),
             1
@@ -299,6 +327,8 @@ mod tests {
         let props = &collection["features"][0]["properties"];
         assert_eq!(props["id"], "node/1");
         assert_eq!(props["name"], "Chez A");
-        assert!(props.get("opening_hours").is_none());
+        assert_eq!(props["opening_hours"], "whenever the owner feels like it");
+        let bakery = &collection["features"][1]["properties"];
+        assert_eq!(bakery["opening_hours"], "Mo-Fr 08-18");
     }
 }

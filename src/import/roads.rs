@@ -165,15 +165,21 @@ mod tests {
     use super::*;
     use std::path::Path;
 
+    /// A real extract from the real-data folder (`KAIROS_DATA_DIR`, see
+    /// docs/testing.md), or `None` when it is absent.
     fn data(name: &str) -> Option<PathBuf> {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/data/osm")
-            .join(name);
-        if path.exists() {
-            Some(path)
-        } else {
-            eprintln!("skipped: {} is absent", path.display());
-            None
+        let dir = std::env::var_os("KAIROS_DATA_DIR");
+        let path = dir.map(|d| Path::new(&d).join("osm").join(name));
+        match path {
+            Some(path) if path.exists() => Some(path),
+            _ => {
+                assert!(
+                    std::env::var_os("KAIROS_REQUIRE_DATA").is_none_or(|v| v != "1"),
+                    "real data osm/{name} is required (KAIROS_REQUIRE_DATA=1) but absent"
+                );
+                eprintln!("skipped: real data osm/{name} is absent (KAIROS_DATA_DIR)");
+                None
+            }
         }
     }
 

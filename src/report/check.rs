@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::offer_files::offer_files;
 use crate::offers::load::{feature_id, feature_location};
-use crate::offers::{offer_files, LoadError, Loader, Severity};
+use crate::offers::{LoadError, Loader, Severity};
 
 use super::model::{MapMerchant, MapProblem, MerchantStatus, Report};
 use super::replay::kind_of;

@@ -1,50 +1,70 @@
-//! One input with live state shared through `--volatile`: the device's live
-//! state is loaded from the volatile store into the engine before the step,
-//! and written back after it when the step changed it (a position, a
-//! `forget`). The engine stays pure: live state goes in and out as data.
+//! Inputs with live state shared through `--volatile`: before a batch, each
+//! of its devices' live state is loaded from the volatile store into the
+//! engine; after the batch is committed, each device whose live state changed
+//! (a position; a `forget`, which deletes it) is written back. The engine
+//! stays pure: live state goes in and out as data.
 
-use kairos_core::input::Input;
-use kairos_core::{Engine, Stamp};
+use std::collections::BTreeMap;
 
-use crate::store::{DeviceState, LiveStore, Stepped};
+use kairos_core::live::LiveDevice;
+use kairos_core::Engine;
 
-/// [`DeviceState::step`] with the device's live state from `live` before and
-/// back to it after. Fails closed: when the volatile store cannot be read,
-/// nothing is decided or published; when it cannot be written, the step's
-/// outputs are withheld too (another instance would not see what this one
-/// answered from).
-pub(super) async fn step(
-    engine: &mut Engine,
-    state: &DeviceState,
-    live: &LiveStore,
-    input: &Input,
-    at: &Stamp,
-) -> Stepped {
-    let Input::Event { device, .. } = input else {
-        return state.step(engine, input, at).await;
-    };
-    let before = match live.load(device).await {
-        Ok(before) => before,
-        Err(error) => return failed(input, error),
-    };
-    engine.import_live(device, before.as_ref());
-    let mut stepped = state.step(engine, input, at).await;
-    let after = engine.export_live(device);
-    if after != before && stepped.outputs.is_ok() {
-        if let Err(error) = live.save(device, after.as_ref()).await {
-            stepped = Stepped {
-                decided: stepped.decided,
-                ..failed(input, error)
-            };
-        }
-    }
-    stepped
+use crate::store::{Arrival, LiveStore, StoreError};
+
+/// The live state each device had before the batch, as loaded.
+pub(super) type Before = BTreeMap<String, Option<LiveDevice>>;
+
+/// The devices `arrivals` name, once each.
+fn devices(arrivals: &[Arrival]) -> Vec<String> {
+    let mut ids: Vec<String> = arrivals
+        .iter()
+        .filter_map(|a| a.input.device().map(str::to_string))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
 }
 
-fn failed(input: &Input, error: crate::store::StoreError) -> Stepped {
-    tracing::warn!(topic = %input.topic(), %error, "volatile store failed: input left unanswered");
-    Stepped {
-        outputs: Err(error),
-        decided: std::time::Duration::ZERO,
+/// Loads the live state of every device of `arrivals` into `engine`. On
+/// `Err` (logged) the batch must not be stepped: fail closed.
+pub(super) async fn import(
+    engine: &mut Engine,
+    live: &LiveStore,
+    arrivals: &[Arrival],
+) -> Result<Before, StoreError> {
+    let mut loaded = Before::new();
+    for id in devices(arrivals) {
+        match live.load(&id).await {
+            Ok(state) => {
+                loaded.insert(id, state);
+            }
+            Err(error) => {
+                tracing::warn!(%error, "volatile store failed: batch left unanswered");
+                return Err(error);
+            }
+        }
+    }
+    for (id, state) in &loaded {
+        engine.import_live(id, state.as_ref());
+    }
+    Ok(loaded)
+}
+
+/// Writes back the live state of every device whose live state changed
+/// since `before` (`None`: deleted). A failure is logged: the entry is a cache of the last position,
+/// and an instance without it answers as without `--volatile`.
+pub(super) async fn export(engine: &mut Engine, live: &LiveStore, before: Before) {
+    let engine: &mut Engine = engine;
+    let changed: Vec<(String, Option<LiveDevice>)> = before
+        .into_iter()
+        .filter_map(|(id, was)| {
+            let now = engine.export_live(&id);
+            (now != was).then_some((id, now))
+        })
+        .collect();
+    for (id, state) in changed {
+        if let Err(error) = live.save(&id, state.as_ref()).await {
+            tracing::warn!(%error, device = %id, "volatile store failed: live state not shared");
+        }
     }
 }

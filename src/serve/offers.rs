@@ -15,15 +15,16 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::ToEngine;
+use crate::offer_files::{load_catalog as load_files, offer_files};
 use kairos_core::catalog::Catalog;
-use kairos_core::offers::{offer_files, LoadError};
+use kairos_core::offers::LoadError;
 
 /// What the offer paths looked like: each file with its modification time and size.
 type Snapshot = Result<Vec<(PathBuf, Option<SystemTime>, u64)>, String>;
 
 /// Loads the offer set, logging every problem found (the features skipped).
 pub(crate) fn load_catalog(paths: &[PathBuf]) -> Result<Catalog, LoadError> {
-    let (catalog, problems) = Catalog::load(paths)?;
+    let (catalog, problems) = load_files(paths)?;
     for problem in &problems {
         tracing::warn!("{problem}");
     }

@@ -33,7 +33,10 @@ pub(super) const ERASE_PENDING: &str = "erase_pending";
 /// Every table the rewrite knows how to copy. A table it does not know makes
 /// the rewrite fail (and `forget` with it) rather than drop data: a new table
 /// must be added to [`copy_live`].
-const KNOWN_TABLES: &[&str] = &["devices", "meta"];
+const KNOWN_TABLES: &[&str] = &["devices", "meta", "outbox"];
+
+/// The outbox (`redb_batch.rs`): sequence → saved publish.
+const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
 
 /// Deletes waiting for a rewrite, and rewrites done: each delete takes a
 /// ticket, and a rewrite started after a ticket was taken covers it.
@@ -164,6 +167,19 @@ fn copy_live(from: &Database, to: &Database) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
         }
         copy_meta(&read, &write, META)?;
+        match read.open_table(OUTBOX) {
+            Ok(source) => {
+                let mut target = write.open_table(OUTBOX).map_err(|e| e.to_string())?;
+                for entry in source.iter().map_err(|e| e.to_string())? {
+                    let (key, value) = entry.map_err(|e| e.to_string())?;
+                    target
+                        .insert(key.value(), value.value())
+                        .map_err(|e| e.to_string())?;
+                }
+            }
+            Err(::redb::TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(e.to_string()),
+        }
     }
     write.commit().map_err(|e| e.to_string())
 }

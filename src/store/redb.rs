@@ -91,7 +91,7 @@ impl RedbStore {
     }
 
     /// Runs `f` on the database on the blocking pool.
-    async fn run<T: Send + 'static>(
+    pub(super) async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
@@ -105,7 +105,7 @@ impl RedbStore {
         .map_err(|join| failed(format!("store task failed: {join}")))?
     }
 
-    fn unavailable(&self) -> impl Fn(String) -> StoreError + Send + Clone + 'static {
+    pub(super) fn unavailable(&self) -> impl Fn(String) -> StoreError + Send + Clone + 'static {
         let location = shown(&self.path);
         move |detail| StoreError::Unavailable {
             location: location.clone(),
@@ -372,7 +372,7 @@ impl RedbStore {
 
 /// The next version from the store-wide counter (bumped in the caller's
 /// transaction, so it is never given out twice).
-fn next_version(meta: &mut ::redb::Table<&str, u64>) -> Result<u64, String> {
+pub(super) fn next_version(meta: &mut ::redb::Table<&str, u64>) -> Result<u64, String> {
     let last = meta
         .get("seq")
         .map_err(|e| e.to_string())?

@@ -1,10 +1,8 @@
 //! A loaded, indexed set of merchants: what the engine searches. Immutable once
 //! built, so `serve` can swap a new one in atomically.
 
-use std::path::PathBuf;
-
 use crate::index::{Ahead, FoodFilter, MerchantIndex, Nearby, Walk};
-use crate::offers::{LoadError, Loader, Merchant, Problem};
+use crate::offers::Merchant;
 
 /// Merchants and their spatial index.
 #[derive(Default)]
@@ -18,17 +16,6 @@ impl Catalog {
     pub fn new(merchants: Vec<Merchant>) -> Self {
         let index = MerchantIndex::new(&merchants);
         Self { merchants, index }
-    }
-
-    /// Loads every path (files, or folders of `.geojson`), skipping unusable
-    /// features; the problems found come back beside the catalog.
-    pub fn load(paths: &[PathBuf]) -> Result<(Self, Vec<Problem>), LoadError> {
-        let mut loader = Loader::new();
-        for path in paths {
-            loader.load_path(path)?;
-        }
-        let (merchants, problems) = loader.finish();
-        Ok((Self::new(merchants), problems))
     }
 
     /// All merchants, in load order.

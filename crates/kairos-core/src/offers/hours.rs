@@ -1,5 +1,7 @@
 //! Opening hours in OSM syntax, evaluated in the merchant's time zone with its
-//! country's public holidays, through the `opening-hours` crate.
+//! country's public holidays, through the `opening-hours` crate. A value the
+//! crate cannot read is tried again after [`super::hours_repair`]; one that stays
+//! unreadable is a schedule that is never open.
 
 use std::fmt;
 use std::panic::AssertUnwindSafe;
@@ -11,6 +13,7 @@ use opening_hours::localization::{Coordinates, Country, TzLocation};
 use opening_hours::{Context, ContextHolidays, OpeningHours, RuleKind};
 use rustc_hash::FxHashMap;
 
+use super::hours_repair::{repair, Repaired};
 use crate::geodesy::LatLon;
 
 /// What a schedule says at an instant.
@@ -24,16 +27,49 @@ pub enum HoursState {
     Unknown,
 }
 
-/// A parsed `opening_hours` expression bound to a place.
+/// A parsed `opening_hours` expression bound to a place, or an unreadable one
+/// (never open: its state is always `Unknown`).
 #[derive(Clone)]
 pub struct Hours {
-    schedule: OpeningHours<TzLocation<Tz>>,
+    schedule: Option<OpeningHours<TzLocation<Tz>>>,
 }
 
 impl fmt::Debug for Hours {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Hours({})", self.schedule)
+        match &self.schedule {
+            Some(schedule) => write!(f, "Hours({schedule})"),
+            None => write!(f, "Hours(unreadable)"),
+        }
     }
+}
+
+/// How an expression was read.
+#[derive(Debug, Clone)]
+pub enum Reading {
+    /// As written.
+    AsWritten(Arc<Hours>),
+    /// After repairs: the schedule, and the corrected value.
+    Repaired(Arc<Hours>, Arc<Repaired>),
+    /// Not at all, even after repairs: a schedule never open, and why (the
+    /// crate's message for the value as written).
+    Unreadable(Arc<Hours>, Arc<str>),
+}
+
+impl Reading {
+    /// The schedule to use (never open when unreadable).
+    pub fn hours(&self) -> &Arc<Hours> {
+        match self {
+            Reading::AsWritten(h) | Reading::Repaired(h, _) | Reading::Unreadable(h, _) => h,
+        }
+    }
+}
+
+/// What the text of an expression reads as, before binding to a place.
+#[derive(Clone)]
+enum Parsed {
+    AsWritten(OpeningHours),
+    Repaired(OpeningHours, Arc<Repaired>),
+    Unreadable(Arc<str>),
 }
 
 /// A country's national public holidays, as the `opening-hours` crate knows them.
@@ -89,9 +125,13 @@ pub fn public_holidays_at(location: LatLon) -> Result<PublicHolidays, HolidayGap
     })
 }
 
-/// True when an expression mentions public holidays.
+/// True when an expression mentions public holidays (`PH`, or `ph` in any
+/// case as a word, which the repairs read as `PH`).
 pub fn mentions_public_holidays(expression: &str) -> bool {
     expression.contains("PH")
+        || expression
+            .split(|c: char| !c.is_alphanumeric())
+            .any(|w| w.eq_ignore_ascii_case("ph"))
 }
 
 /// True when an expression depends on the sun (dawn, sunrise, sunset, dusk).
@@ -117,13 +157,14 @@ struct BoundKey {
 /// and a shared schedule lets a decision evaluate it once for all of them.
 #[derive(Default)]
 pub struct HoursParser {
-    parsed: FxHashMap<Box<str>, Result<OpeningHours, String>>,
-    bound: FxHashMap<BoundKey, Arc<Hours>>,
+    parsed: FxHashMap<Box<str>, Parsed>,
+    bound: FxHashMap<BoundKey, Reading>,
+    never_open: Option<Arc<Hours>>,
 }
 
 impl HoursParser {
-    /// Parses `expression` for a place; the error is the crate's message.
-    pub fn parse(&mut self, expression: &str, locality: &Locality) -> Result<Arc<Hours>, String> {
+    /// Reads `expression` for a place: as written, else repaired, else never open.
+    pub fn parse(&mut self, expression: &str, locality: &Locality) -> Reading {
         let key = BoundKey {
             text: expression.into(),
             timezone: locality.timezone,
@@ -136,26 +177,61 @@ impl HoursParser {
             }),
         };
         if let Some(shared) = self.bound.get(&key) {
-            return Ok(shared.clone());
+            return shared.clone();
         }
         let parsed = match self.parsed.get(expression) {
             Some(cached) => cached.clone(),
             None => {
-                let fresh = parse_guarded(expression);
+                let fresh = read(expression);
                 self.parsed.insert(expression.into(), fresh.clone());
                 fresh
             }
         };
-        let hours = Arc::new(Hours::bind(parsed?, locality));
-        self.bound.insert(key, hours.clone());
-        Ok(hours)
+        let reading = match parsed {
+            Parsed::AsWritten(p) => Reading::AsWritten(Arc::new(Hours::bind(p, locality))),
+            Parsed::Repaired(p, r) => Reading::Repaired(Arc::new(Hours::bind(p, locality)), r),
+            Parsed::Unreadable(why) => {
+                let never = self
+                    .never_open
+                    .get_or_insert_with(|| Arc::new(Hours::unreadable()));
+                Reading::Unreadable(never.clone(), why)
+            }
+        };
+        self.bound.insert(key, reading.clone());
+        reading
+    }
+}
+
+/// Reads an expression's text: as written, else after the repairs.
+fn read(expression: &str) -> Parsed {
+    let error = match parse_guarded(expression) {
+        Ok(parsed) => return Parsed::AsWritten(parsed),
+        Err(error) => error,
+    };
+    match repair(expression) {
+        Ok(Some(repaired)) => match parse_guarded(&repaired.text) {
+            Ok(parsed) => Parsed::Repaired(parsed, Arc::new(repaired)),
+            Err(_) => Parsed::Unreadable(error.into()),
+        },
+        Ok(None) => Parsed::Unreadable(error.into()),
+        Err(ambiguous) => Parsed::Unreadable(format!("{error} ({ambiguous})").into()),
     }
 }
 
 impl Hours {
-    /// Parses `expression` for a place; the error is the crate's message.
+    /// Parses `expression` for a place as written; the error is the crate's message.
     pub fn parse(expression: &str, locality: &Locality) -> Result<Self, String> {
         Ok(Self::bind(parse_guarded(expression)?, locality))
+    }
+
+    /// A schedule that could not be read: never open (its state is `Unknown`).
+    pub fn unreadable() -> Self {
+        Self { schedule: None }
+    }
+
+    /// True for a schedule that could not be read.
+    pub fn is_unreadable(&self) -> bool {
+        self.schedule.is_none()
     }
 
     fn bind(parsed: OpeningHours, locality: &Locality) -> Self {
@@ -168,19 +244,19 @@ impl Hours {
             context = context.with_holidays(holidays.calendar.clone());
         }
         Self {
-            schedule: parsed.with_context(context.with_locale(locale)),
+            schedule: Some(parsed.with_context(context.with_locale(locale))),
         }
     }
 
-    fn local(&self, t: DateTime<Utc>) -> DateTime<Tz> {
-        t.with_timezone(self.schedule.get_context().locale.get_timezone())
-    }
-
     /// The state at instant `t`, read in the place's local time. A failure inside
-    /// the crate reads as `Unknown` (not open): input never stops kairos.
+    /// the crate, or an unreadable schedule, reads as `Unknown` (not open):
+    /// input never stops kairos.
     pub fn state_at(&self, t: DateTime<Utc>) -> HoursState {
-        let local = self.local(t);
-        let kind = std::panic::catch_unwind(AssertUnwindSafe(|| self.schedule.state(local).0));
+        let Some(schedule) = &self.schedule else {
+            return HoursState::Unknown;
+        };
+        let local = t.with_timezone(schedule.get_context().locale.get_timezone());
+        let kind = std::panic::catch_unwind(AssertUnwindSafe(|| schedule.state(local).0));
         match kind {
             Ok(RuleKind::Open) => HoursState::Open,
             Ok(RuleKind::Closed) => HoursState::Closed,
@@ -192,10 +268,13 @@ impl Hours {
     /// latest the next change (`None`: never, as far as the crate looks ahead).
     pub fn state_and_next_change(&self, t: DateTime<Utc>) -> (HoursState, Option<DateTime<Utc>>) {
         let state = self.state_at(t);
-        let local = self.local(t);
-        let next = std::panic::catch_unwind(AssertUnwindSafe(|| self.schedule.next_change(local)))
+        let Some(schedule) = &self.schedule else {
+            return (state, None);
+        };
+        let local = t.with_timezone(schedule.get_context().locale.get_timezone());
+        let next = std::panic::catch_unwind(AssertUnwindSafe(|| schedule.next_change(local)))
             .unwrap_or(Some(local));
-        (state, next.map(|n| self.no_later_than(t, &n)))
+        (state, next.map(|n| Self::no_later_than(t, &n)))
     }
 
     /// The crate's next change as an instant, never later than the true one.
@@ -204,8 +283,8 @@ impl Hours {
     /// zone's offset changes between `t` and `change`, this answers the earliest
     /// of the crate's instant, the offset change, and the wall-clock time read
     /// with the offset at `t`.
-    fn no_later_than(&self, t: DateTime<Utc>, change: &DateTime<Tz>) -> DateTime<Utc> {
-        let zone = *self.schedule.get_context().locale.get_timezone();
+    fn no_later_than(t: DateTime<Utc>, change: &DateTime<Tz>) -> DateTime<Utc> {
+        let zone = change.timezone();
         let offset = |u: DateTime<Utc>| zone.offset_from_utc_datetime(&u.naive_utc()).fix();
         let at_t = offset(t);
         let crate_says = change.to_utc();

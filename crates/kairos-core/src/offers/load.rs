@@ -2,10 +2,13 @@
 //!
 //! Every problem is collected with its file, feature and reason; a feature that
 //! cannot be used is skipped and the rest loads. Only a file that cannot be read
-//! at all (missing, not JSON, not a FeatureCollection) is a [`LoadError`].
+//! at all (missing, not JSON, not a FeatureCollection) is a [`LoadError`]. The
+//! loader reads text it is given: finding and reading files is the edge's job
+//! (`kairos::offer_files`).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
@@ -17,7 +20,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::audience::Audience;
-use super::hours::{mentions_public_holidays, public_holidays_at, HoursParser, Locality};
+use super::hours::{mentions_public_holidays, public_holidays_at, HoursParser, Locality, Reading};
 use super::model::{
     is_unique_per_place, Merchant, Offer, OfferTerms, Tags, Title, ValidUntil, FOOD_AMENITIES,
     FOOD_SHOPS,
@@ -127,18 +130,6 @@ impl Loader {
     /// An empty loader.
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// Loads a file, or every `.geojson` file of a folder sorted by name.
-    pub fn load_path(&mut self, path: &Path) -> Result<(), LoadError> {
-        for file in offer_files(path)? {
-            let text = std::fs::read_to_string(&file).map_err(|source| LoadError::Io {
-                path: file.clone(),
-                source,
-            })?;
-            self.load_text(&file, &text)?;
-        }
-        Ok(())
     }
 
     /// Loads one file's text; `file` names it in problems.
@@ -329,14 +320,17 @@ impl Builder {
             location,
             holidays,
         };
-        let hours = match hours_text {
-            Some(text) => Some(
-                self.hours
-                    .parse(text, &locality)
-                    .map_err(|e| format!("opening_hours {text:?} cannot be read: {e}"))?,
-            ),
-            None => None,
-        };
+        let hours = hours_text.map(|text| {
+            let reading = self.hours.parse(text, &locality);
+            note_reading(
+                "opening_hours",
+                text,
+                &reading,
+                "the merchant is never open",
+                notes,
+            );
+            reading.hours().clone()
+        });
 
         // The name shares the `name` tag's string.
         let name: Arc<str> = tags.shared("name").unwrap_or_else(|| id.as_str().into());
@@ -403,27 +397,6 @@ impl Builder {
         self.strings.insert(shared.clone());
         shared
     }
-}
-
-/// The files a path stands for: itself, or a folder's `.geojson` files sorted by name.
-pub fn offer_files(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
-    let io = |source| LoadError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    if !path.is_dir() {
-        std::fs::metadata(path).map_err(io)?;
-        return Ok(vec![path.to_path_buf()]);
-    }
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(path).map_err(io)? {
-        let file = entry.map_err(io)?.path();
-        if file.is_file() && file.extension().is_some_and(|e| e == "geojson") {
-            files.push(file);
-        }
-    }
-    files.sort();
-    Ok(files)
 }
 
 /// A feature's id: `properties.id`, else the Feature's `id` (a string or number).
@@ -574,11 +547,11 @@ fn offer(
     };
     let when = match item.get("when") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(
-            hours
-                .parse(s, locality)
-                .map_err(|e| format!("when {s:?} cannot be read: {e}"))?,
-        ),
+        Some(Value::String(s)) => {
+            let reading = hours.parse(s, locality);
+            note_reading("when", s, &reading, "the offer never holds", notes);
+            Some(reading.hours().clone())
+        }
         Some(_) => return Err("`when` is not a string".into()),
     };
     let valid_from = match item.get("valid_from") {
@@ -639,6 +612,32 @@ fn offer(
         is_food,
         terms: has_terms.then(|| Box::new(terms)),
     })
+}
+
+/// A repaired value as a warning with the corrected value; an unreadable one as
+/// an error saying what that means (`consequence`).
+fn note_reading(
+    key: &str,
+    text: &str,
+    reading: &Reading,
+    consequence: &str,
+    notes: &mut Vec<(Severity, String)>,
+) {
+    match reading {
+        Reading::AsWritten(_) => {}
+        Reading::Repaired(_, repaired) => notes.push((
+            Severity::Warning,
+            format!(
+                "{key} {text:?} read as {:?} ({})",
+                repaired.text,
+                repaired.repairs.join(", ")
+            ),
+        )),
+        Reading::Unreadable(_, why) => notes.push((
+            Severity::Error,
+            format!("{key} {text:?} cannot be read: {why}; {consequence}"),
+        )),
+    }
 }
 
 enum Validity {

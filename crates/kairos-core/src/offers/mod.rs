@@ -6,11 +6,12 @@
 
 pub mod audience;
 pub mod hours;
+pub mod hours_repair;
 pub mod load;
 pub mod model;
 pub mod zone;
 
 pub use audience::{Audience, Condition};
-pub use hours::{Hours, HoursState};
-pub use load::{offer_files, LoadError, Loader, Problem, Severity};
+pub use hours::{Hours, HoursState, Reading};
+pub use load::{LoadError, Loader, Problem, Severity};
 pub use model::{Merchant, Offer, OfferTerms, Tags, Title, ValidUntil};
