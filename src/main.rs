@@ -65,6 +65,10 @@ enum Command {
         /// shared subscriptions ($share/NAME/...); give them one redis:// --state.
         #[arg(long, value_name = "NAME")]
         share_group: Option<String>,
+        /// Share live state (last positions) between instances in this Redis,
+        /// which must write nothing to disk (save "" and appendonly no).
+        #[arg(long, value_name = "URL")]
+        volatile: Option<String>,
         /// MQTT client id of this instance (1 to 23 characters), kept across
         /// restarts: the broker holds this instance's session under it
         /// [default: serve.client_id, `kairos`; in a share group, `kairos-`
@@ -266,6 +270,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             metrics,
             state,
             share_group,
+            volatile,
             client_id,
             roads,
         } => {
@@ -276,6 +281,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 metrics,
                 state,
                 share_group,
+                volatile,
                 client_id,
                 default_state_file: Some(kairos::store::default_state_path()?),
                 ..Overrides::from_env()

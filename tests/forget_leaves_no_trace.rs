@@ -108,3 +108,61 @@ async fn forget_leaves_nothing_in_redis() {
     assert_eq!(redis.scan("*forget*"), Vec::<String>::new());
     assert_eq!(kairos.stop(), Some(0), "{}", kairos.log_text());
 }
+
+/// The sequence that used to leave the id in the file: a suggestion and a
+/// block, a restart, then `forget` on the new process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forget_after_a_restart_leaves_nothing_in_the_state_file() {
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let offers = museums(dir.path(), 3);
+    let state = dir.path().join("state.redb");
+    let serve = |log: &str| {
+        Kairos::serve(
+            &broker.url(),
+            &offers,
+            &["--state", state.to_str().unwrap()],
+            dir.path().join(log),
+        )
+    };
+    let in_file = |needle: &str| {
+        let bytes = std::fs::read(&state).unwrap();
+        bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+    };
+    let mut kairos = serve("first.log");
+    let mut car = Client::connect(broker.port, &["kairos/+/suggestion", "kairos/+/error"]).await;
+    car.ready().await;
+    car.publish(
+        &format!("kairos/{DEVICE}/profile"),
+        r#"{"consent": true}"#,
+        false,
+    )
+    .await;
+    car.publish(&format!("kairos/{DEVICE}/position"), &position(), false)
+        .await;
+    car.publish(
+        &format!("kairos/{DEVICE}/feedback"),
+        r#"{"merchant": "blocked-merchant-q7", "action": "block_merchant"}"#,
+        false,
+    )
+    .await;
+    assert_eq!(car.barrier().await.len(), 1, "one suggestion");
+    assert_eq!(kairos.stop(), Some(0), "{}", kairos.log_text());
+    assert!(in_file(DEVICE) && in_file("blocked-merchant-q7"));
+
+    let mut kairos = serve("second.log");
+    let mut car = Client::connect(broker.port, &["kairos/+/suggestion", "kairos/+/error"]).await;
+    car.ready().await;
+    car.publish(&format!("kairos/{DEVICE}/forget"), "{}", false)
+        .await;
+    car.barrier().await;
+    assert_eq!(kairos.stop(), Some(0), "{}", kairos.log_text());
+    assert!(
+        !in_file(DEVICE),
+        "the device id is still in the file's bytes"
+    );
+    assert!(
+        !in_file("blocked-merchant-q7"),
+        "its record is still in the file"
+    );
+}

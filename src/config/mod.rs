@@ -79,6 +79,9 @@ pub struct ServeConfig {
     pub state: Option<StateUrl>,
     /// The MQTT shared-subscription group instances split inputs in.
     pub share_group: Option<ShareGroup>,
+    /// `--volatile`: the Redis (writing nothing to disk) holding live state
+    /// shared by instances; `None`: live state stays per instance.
+    pub volatile: Option<String>,
     /// Between two purges of expired history from the state store.
     pub purge_every: Duration,
     /// The embedded broker's accounts: a Mosquitto password file. `None`: no
@@ -151,6 +154,8 @@ pub struct Overrides {
     pub state: Option<String>,
     /// `--share-group`
     pub share_group: Option<String>,
+    /// `--volatile`
+    pub volatile: Option<String>,
     /// `--client-id`
     pub client_id: Option<String>,
     /// The state file to use when neither the file nor `--state` names a
@@ -187,6 +192,10 @@ impl std::fmt::Debug for Overrides {
             .field("metrics", &self.metrics)
             .field("state", &self.state)
             .field("share_group", &self.share_group)
+            .field(
+                "volatile",
+                &self.volatile.as_deref().map(crate::store::redact),
+            )
             .field("client_id", &self.client_id)
             .field("default_state_file", &self.default_state_file)
             .field("username", &self.username)

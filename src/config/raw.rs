@@ -41,6 +41,7 @@ pub(super) struct RawServe {
     pub owntracks: bool,
     pub state: String,
     pub share_group: String,
+    pub volatile: String,
     pub purge_every_s: u64,
     pub embedded_users_file: String,
 }
@@ -78,6 +79,9 @@ impl RawConfig {
         }
         if let Some(group) = &overrides.share_group {
             serve.share_group.clone_from(group);
+        }
+        if let Some(volatile) = &overrides.volatile {
+            serve.volatile.clone_from(volatile);
         }
         if let Some(username) = &overrides.username {
             serve.username.clone_from(username);
@@ -153,6 +157,14 @@ impl RawConfig {
             .map(StateUrl::parse)
             .transpose()
             .map_err(|e| e.to_string())?;
+        let volatile = given(&s.volatile)
+            .map(|url| match StateUrl::parse(url) {
+                Ok(StateUrl::Redis(url)) => Ok(url),
+                _ => Err(format!(
+                    "serve.volatile {url:?}: give a redis://HOST:PORT/DB URL"
+                )),
+            })
+            .transpose()?;
         Ok(Config {
             engine,
             serve: ServeConfig {
@@ -171,6 +183,7 @@ impl RawConfig {
                 owntracks: s.owntracks,
                 state,
                 share_group,
+                volatile,
                 purge_every,
                 embedded_users_file: given(&s.embedded_users_file).map(PathBuf::from),
             },

@@ -54,6 +54,8 @@ pub(crate) struct Outlet {
     pub stop: CancellationToken,
     /// Cancelled: `serve` is stopping (a failed batch is not tried again).
     pub intake: CancellationToken,
+    /// `--volatile`: live state shared with the other instances.
+    pub live: Option<crate::store::LiveStore>,
 }
 
 /// Everything the engine task owns.
@@ -218,6 +220,14 @@ async fn run_batch(
         })
         .collect();
     counters.stepped.fetch_add(count as u64, Ordering::Relaxed);
+    let before = match &outlet.live {
+        Some(live) => match super::live::import(engine, live, &arrivals).await {
+            Ok(before) => Some(before),
+            // Fail closed: nothing decided, nothing acknowledged (redelivered).
+            Err(_) => return,
+        },
+        None => None,
+    };
     let answers = loop {
         let sent = outlet.tracker.take_sent();
         match state
@@ -237,6 +247,9 @@ async fn run_batch(
             }
         }
     };
+    if let (Some(live), Some(_), Some(before)) = (&outlet.live, &answers, before) {
+        super::live::export(engine, live, before).await;
+    }
     if let Some(answers) = answers {
         for ((arrival, ack), answered) in arrivals.iter().zip(acks).zip(answers) {
             counters.metrics.stepped(

@@ -40,8 +40,9 @@ pub mod broker;
 pub mod clock;
 pub mod demo;
 mod engine_task;
+mod live;
 pub mod metrics;
-pub mod mqtt;
+mod mqtt;
 pub mod offers;
 pub mod outbox;
 pub mod owntracks;
@@ -68,7 +69,7 @@ pub use clock::Clock;
 pub use mqtt::Received;
 
 use crate::config::{BrokerAddress, Config};
-use crate::store::DeviceState;
+use crate::store::{DeviceState, LiveStore};
 use kairos_core::catalog::Catalog;
 use kairos_core::offers::LoadError;
 use kairos_core::Engine;
@@ -310,6 +311,10 @@ pub async fn serve(
     let (address, engine_login) = broker_address(&broker, &config).await?;
     let _exporter = config.serve.metrics.map(metrics::start).transpose()?;
     let state = DeviceState::open(config.serve.state.as_ref()).await?;
+    let live = match &config.serve.volatile {
+        Some(url) => Some(LiveStore::open(url).await?),
+        None => None,
+    };
     let catalog = match &offers {
         OfferSource::Loaded(catalog) => catalog.clone(),
         OfferSource::Paths(paths) => {
@@ -443,6 +448,7 @@ pub async fn serve(
             tracker: outbox_tracker.clone(),
             stop: stop.clone(),
             intake: intake.clone(),
+            live,
         },
         sweep_every: config.serve.sweep_every,
         clock,

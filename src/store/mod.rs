@@ -27,10 +27,13 @@ use kairos_core::device::{PersistedDevice, PERSISTED_SCHEMA};
 
 mod batch;
 mod durable;
+mod erase;
+mod live;
 mod redb;
 mod redb_batch;
 mod redis;
 mod redis_batch;
+mod redis_erase;
 mod url;
 
 pub use self::batch::{
@@ -38,8 +41,10 @@ pub use self::batch::{
     OutboxEntry, Write,
 };
 pub use self::durable::{step_durably, DeviceState, Stepped, MAX_ATTEMPTS};
+pub use self::live::LiveStore;
 pub use self::redb::RedbStore;
 pub use self::redis::{RedisStore, KEY_PREFIX};
+pub(crate) use self::url::redact;
 pub use self::url::{default_state_path, StateUrl};
 
 /// A record's version: changes on every write, never reused within a store.

@@ -22,6 +22,7 @@ use ::redb::{
 };
 use chrono::{DateTime, Duration, Utc};
 
+use super::erase::{self, EraseLog};
 use super::url::shown;
 use super::{
     decode, encode, purge_one, DeviceStore, PersistedDevice, Purge, Purged, SaveOutcome,
@@ -35,7 +36,7 @@ pub(super) const META: TableDefinition<&str, u64> = TableDefinition::new("meta")
 /// The layout of the tables above.
 const FORMAT: u64 = 1;
 /// Page cache; device records are small and read once per input.
-const CACHE_BYTES: usize = 64 * 1024 * 1024;
+pub(super) const CACHE_BYTES: usize = 64 * 1024 * 1024;
 
 /// Device state in a local redb file.
 #[derive(Clone)]
@@ -44,6 +45,8 @@ pub struct RedbStore {
     /// (which needs it to itself).
     db: Arc<RwLock<Database>>,
     path: PathBuf,
+    /// Deletes and the rewrites that erase them (see `erase.rs`).
+    erased: Arc<EraseLog>,
 }
 
 impl std::fmt::Debug for RedbStore {
@@ -78,6 +81,7 @@ impl RedbStore {
         Ok(Self {
             db: Arc::new(RwLock::new(db)),
             path,
+            erased: Arc::default(),
         })
     }
 
@@ -157,6 +161,11 @@ fn open_blocking(path: &Path) -> Result<Database, StoreError> {
     }
     txn.commit()
         .map_err(|e| open_error(format!("cannot write: {e}")))?;
+    // A forget committed but not yet erased (a crash mid-way): erase first.
+    if erase::is_pending(&db).map_err(&open_error)? {
+        return erase::rewrite(&db, path)
+            .map_err(|e| open_error(format!("erasing forgotten records: {e}")));
+    }
     Ok(db)
 }
 
@@ -241,17 +250,27 @@ impl DeviceStore for RedbStore {
     async fn delete(&self, id: &str) -> Result<(), StoreError> {
         let id = id.to_string();
         let fail = self.unavailable();
-        self.run(move |db| {
-            let txn = db.begin_write().map_err(|e| fail(e.to_string()))?;
-            {
-                let mut devices = txn.open_table(DEVICES).map_err(|e| fail(e.to_string()))?;
-                devices
-                    .remove(id.as_str())
-                    .map_err(|e| fail(e.to_string()))?;
-            }
-            txn.commit().map_err(|e| fail(e.to_string()))
-        })
-        .await
+        let removed = self
+            .run(move |db| {
+                let txn = db.begin_write().map_err(|e| fail(e.to_string()))?;
+                let removed = {
+                    let mut devices = txn.open_table(DEVICES).map_err(|e| fail(e.to_string()))?;
+                    let removed = devices
+                        .remove(id.as_str())
+                        .map_err(|e| fail(e.to_string()))?;
+                    removed.is_some()
+                };
+                if removed {
+                    erase::mark_pending(&txn).map_err(&fail)?;
+                }
+                txn.commit().map_err(|e| fail(e.to_string()))?;
+                Ok(removed)
+            })
+            .await?;
+        if removed {
+            self.erase().await?;
+        }
+        Ok(())
     }
 
     async fn purge_expired(
@@ -312,6 +331,25 @@ impl DeviceStore for RedbStore {
 }
 
 impl RedbStore {
+    /// Rewrites the file from its live records into a fresh one (see
+    /// `erase.rs`): after this returns, no byte of a record deleted before
+    /// the call is in the file. Deletes that commit meanwhile share one
+    /// rewrite.
+    pub async fn erase(&self) -> Result<(), StoreError> {
+        let ticket = self.erased.ticket();
+        let (db, path, log) = (
+            Arc::clone(&self.db),
+            self.path.clone(),
+            Arc::clone(&self.erased),
+        );
+        let fail = self.unavailable();
+        let failed = fail.clone();
+        tokio::task::spawn_blocking(move || log.erase(ticket, &db, &path))
+            .await
+            .map_err(|join| failed(format!("store task failed: {join}")))?
+            .map_err(|e| fail(format!("erasing forgotten records: {e}")))
+    }
+
     /// Rewrites the file without its free pages: shrinks it and overwrites
     /// most bytes of deleted records (see docs/state.md on what `forget`
     /// leaves on disk).

@@ -214,12 +214,20 @@ impl DeviceStore for RedisStore {
     }
 
     async fn delete(&self, id: &str) -> Result<(), StoreError> {
-        let _: i64 = self
+        let deleted: i64 = self
             .connection
             .clone()
             .del(key(id))
             .await
             .map_err(|e| self.unavailable(e))?;
+        if deleted > 0 {
+            super::redis_erase::erase_persisted(&mut self.connection.clone())
+                .await
+                .map_err(|detail| StoreError::Unavailable {
+                    location: self.location.clone(),
+                    detail: format!("erasing the forgotten device from Redis's files: {detail}"),
+                })?;
+        }
         Ok(())
     }
 

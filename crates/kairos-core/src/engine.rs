@@ -23,6 +23,7 @@ use crate::decide::{best_offer, RouteView, Scratch, Situation};
 use crate::device::{Device, PersistedDevice, Position, Profile, SuggestionRecord, RECENT};
 use crate::feedback::apply_feedback;
 use crate::input::{read, ErrorCode, Event, Input, InputError, Kind, PositionReport};
+use crate::live::LiveDevice;
 use crate::offers::zone::timezone_at;
 use crate::output::{Body, ErrorReport, NoSuggestion, NoneReason, Output, Publish};
 use crate::roads::{Access, RoadNetwork};
@@ -123,6 +124,23 @@ impl Engine {
             .entry(id.to_string())
             .or_default()
             .restore(state);
+    }
+
+    /// The live part of a device's state (its last position), to share with
+    /// other instances; `None` when it has none or is unknown.
+    pub fn export_live(&self, id: &str) -> Option<LiveDevice> {
+        self.devices.get(id).and_then(LiveDevice::of)
+    }
+
+    /// Replaces the live part of a device's state with `live`, as another
+    /// instance left it (`None`: nothing live). Persisted state and the rate
+    /// limit are kept.
+    pub fn import_live(&mut self, id: &str, live: Option<&LiveDevice>) {
+        if live.is_none() && !self.devices.contains_key(id) {
+            return;
+        }
+        let device = self.devices.entry(id.to_string()).or_default();
+        LiveDevice::restore(device, live);
     }
 
     /// Drops everything the engine holds about a device, position included

@@ -47,6 +47,7 @@ pub mod feedback;
 pub mod geodesy;
 pub mod index;
 pub mod input;
+pub mod live;
 pub mod message;
 pub mod offers;
 pub mod output;
