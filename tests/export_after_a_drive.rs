@@ -55,7 +55,7 @@ fn an_export_after_a_drive_lists_exactly_what_the_rules_used() {
             let Body::Suggestion(s) = publish.body else {
                 continue;
             };
-            let action = if made.len() % 2 == 0 {
+            let action = if made.len().is_multiple_of(2) {
                 "accepted"
             } else {
                 "dismissed"
