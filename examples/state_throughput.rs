@@ -12,7 +12,13 @@
 //! consenting profile with a diet, likes and quiet hours, then positions among
 //! 50 merchants, an `ask` every 10th event and a `dismissed` feedback every
 //! 25th, so a store sees the real mix of silent loads and saved decisions.
-//! Single task, one input at a time, as in `serve`'s engine task.
+//! Single task, as in `serve`'s engine task: one input at a time
+//! (`step_durably`, one commit each), and in batches of [`BATCH`] inputs with
+//! one commit per batch (`step_batch`, what `serve` does under load, with a
+//! packet id per input as a QoS 1 input has).
+//!
+//! A second workload has only state-changing inputs: each a `context`
+//! (`hungry` flipped, so every input is a write).
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -21,9 +27,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use kairos::delivery::{Delivery, PacketRef};
 use kairos::offers::Loader;
 use kairos::output::{Body, Output};
-use kairos::store::{encode, step_durably, DeviceStore, RedbStore, RedisStore};
+use kairos::store::{
+    encode, step_batch, step_durably, Arrival, BatchStore, DeviceStore, RedbStore, RedisStore,
+};
 use kairos::{Catalog, Config, Engine, Stamp};
 
 /// One input of the workload.
@@ -131,6 +140,68 @@ async fn run<S: DeviceStore>(
     (rate, outputs, engine)
 }
 
+/// Inputs in one commit for the batched runs.
+const BATCH: usize = 256;
+
+/// Every input changes the device: `context` updates, `hungry` flipped.
+fn changing(devices: usize, events: usize) -> Vec<Input> {
+    let start: DateTime<Utc> = "2026-07-15T10:00:00Z".parse().expect("a valid instant");
+    (0..events)
+        .map(|i| Input {
+            topic: format!("kairos/dev-{:06}/context", i % devices),
+            payload: format!(
+                r#"{{"hungry":{},"party":{}}}"#,
+                (i / devices).is_multiple_of(2),
+                1 + i % 4
+            ),
+            at: Stamp::from_utc(start + chrono::Duration::milliseconds(50 * i as i64)),
+        })
+        .collect()
+}
+
+/// The workload through `store` in batches of [`BATCH`], one commit each;
+/// returns inputs per second and suggestions made.
+async fn run_batched<S: BatchStore>(
+    store: &S,
+    catalog: &Arc<Catalog>,
+    inputs: &[Input],
+) -> (f64, usize) {
+    let mut engine = Engine::new(Config::default().engine, catalog.clone());
+    let started = Instant::now();
+    let mut outputs = 0;
+    for (n, chunk) in inputs.chunks(BATCH.min(store.batch_limit())).enumerate() {
+        let arrivals: Vec<Arrival> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, input)| Arrival {
+                input: engine.read(&input.topic, input.payload.as_bytes()),
+                at: input.at.clone(),
+                delivery: Delivery {
+                    packet: Some(PacketRef {
+                        client: "bench".into(),
+                        pkid: ((n * BATCH + i) % 65_535 + 1) as u16,
+                        hash: kairos::delivery::hash(&input.topic, input.payload.as_bytes()),
+                    }),
+                    ..Delivery::default()
+                },
+            })
+            .collect();
+        let answers = step_batch(&mut engine, store, "bench", &arrivals, &[])
+            .await
+            .expect("the store works");
+        for answered in answers {
+            if let kairos::store::Answer::Fresh(out) = answered.answer {
+                outputs += out
+                    .iter()
+                    .filter(|o| matches!(o, Output::Publish(p) if matches!(p.body, Body::Suggestion(_))))
+                    .count();
+            }
+        }
+    }
+    let rate = inputs.len() as f64 / started.elapsed().as_secs_f64();
+    (rate, outputs)
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -162,9 +233,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (rate, outputs, _) = run(Some(&redb), &catalog, &inputs).await;
     let file_bytes = std::fs::metadata(redb.path())?.len();
     println!(
-        "redb file  {rate:>9.0} inputs/s  ({outputs} suggestions; file {} KiB)",
+        "redb file  {rate:>9.0} inputs/s  ({outputs} suggestions; file {} KiB; one commit per input)",
         file_bytes / 1024
     );
+    let batched = RedbStore::open(&dir.path().join("batched.redb")).await?;
+    let (rate, outputs) = run_batched(&batched, &catalog, &inputs).await;
+    println!(
+        "redb group {rate:>9.0} inputs/s  ({outputs} suggestions; one commit per {BATCH} inputs)"
+    );
+
+    let writes = changing(devices, events);
+    println!("{} state-changing inputs (context updates)", writes.len());
+    let (rate, _, _) = run::<RedbStore>(None, &catalog, &writes).await;
+    println!("no store   {rate:>9.0} inputs/s");
+    let each = RedbStore::open(&dir.path().join("writes-each.redb")).await?;
+    let (rate, _, _) = run(Some(&each), &catalog, &writes).await;
+    println!("redb file  {rate:>9.0} inputs/s  (one commit per input)");
+    let grouped = RedbStore::open(&dir.path().join("writes-group.redb")).await?;
+    let (rate, _) = run_batched(&grouped, &catalog, &writes).await;
+    println!("redb group {rate:>9.0} inputs/s  (one commit per {BATCH} inputs)");
 
     let mut server = None;
     let url = match args.get(2) {
@@ -185,6 +272,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let redis = RedisStore::open(&url).await?;
     let (rate, outputs, _) = run(Some(&redis), &catalog, &inputs).await;
     println!("redis      {rate:>9.0} inputs/s  ({outputs} suggestions; {url})");
+    let (rate, _, _) = run(Some(&redis), &catalog, &writes).await;
+    println!("redis      {rate:>9.0} state-changing inputs/s");
     if let Some(mut server) = server {
         server.kill()?;
         server.wait()?;

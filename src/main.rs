@@ -65,18 +65,32 @@ enum Command {
         /// shared subscriptions ($share/NAME/...); give them one redis:// --state.
         #[arg(long, value_name = "NAME")]
         share_group: Option<String>,
+        /// MQTT client id of this instance (1 to 23 characters), kept across
+        /// restarts: the broker holds this instance's session under it
+        /// [default: serve.client_id, `kairos`; in a share group, `kairos-`
+        /// and a hash of the host name and --state].
+        #[arg(long, value_name = "ID")]
+        client_id: Option<String>,
         /// Road network: an OSM extract (.osm.pbf) or a file of `kairos import
         /// roads`; reloaded when it changes. Distances, arrival times and turns
         /// are then by road.
         #[arg(long, value_name = "FILE")]
         roads: Option<PathBuf>,
     },
-    /// The seed example, live: embedded broker, bundled offers, the demo car
-    /// driven over real MQTT; prints each suggestion and exits.
+    /// The seed example, live: embedded broker, bundled offers, roads and
+    /// drive (Monaco), the cars driven over real MQTT; prints each suggestion
+    /// and exits.
     Demo {
         /// Where the embedded broker listens [default: a free loopback port].
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// The straight-line demo instead (Annecy, no roads).
+        #[arg(long)]
+        straight: bool,
+        /// Road network instead of the bundled Monaco one: an OSM extract
+        /// (.osm.pbf) or a file of `kairos import roads`.
+        #[arg(long, value_name = "FILE", conflicts_with = "straight")]
+        roads: Option<PathBuf>,
     },
     /// Subscribe to the input topics of a broker and write what arrives as a
     /// trace file (for `replay`). Runs until SIGINT/SIGTERM.
@@ -248,6 +262,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             metrics,
             state,
             share_group,
+            client_id,
             roads,
         } => {
             init_logging("info,rumqttd=off");
@@ -257,23 +272,32 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 metrics,
                 state,
                 share_group,
+                client_id,
                 default_state_file: Some(kairos::store::default_state_path()?),
                 ..Overrides::from_env()
             };
             let config = Config::load_with(config.as_deref(), &overrides)?;
             warn_about_unshared_state(&config);
             let mut options = ServeOptions::new(config, OfferSource::Paths(offers));
-            options.roads = roads;
+            options.roads = roads.map(kairos::serve::RoadSource::Path);
             runtime()?.block_on(kairos::serve::serve(
                 options,
                 kairos::serve::shutdown_signal(),
             ))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo { listen } => {
+        Command::Demo {
+            listen,
+            straight,
+            roads,
+        } => {
             init_logging("warn,rumqttd=off");
             runtime()?.block_on(kairos::serve::demo::demo(
-                listen,
+                kairos::serve::demo::DemoOptions {
+                    listen,
+                    straight,
+                    roads,
+                },
                 &mut std::io::stdout().lock(),
             ))?;
             Ok(ExitCode::SUCCESS)

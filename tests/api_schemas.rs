@@ -7,7 +7,9 @@
 //! examples). The document drives the checks: a topic's schemas are found through its
 //! channel and operations, as a generated client would find them.
 
-mod live_support;
+mod support;
+
+use support::live;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -20,7 +22,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use yaml_rust2::{Yaml, YamlLoader};
 
-use live_support::{free_port, museums, position, Kairos, Mosquitto, WAIT};
+use live::{free_port, museums, position, Kairos, Mosquitto, WAIT};
 
 // ---------------------------------------------------------------------------------------
 // The document and its schemas

@@ -15,10 +15,12 @@
 //! opening-hours memo); the reference prunes nothing, so any pruning that
 //! loses the winner fails here.
 
-mod common;
+mod support;
+
+use support::engine;
 
 use chrono::{DateTime, Utc};
-use common::*;
+use engine::*;
 use kairos::geodesy::{LatLon, TravelFrame};
 use kairos::index::FoodFilter;
 use kairos::offers::Merchant;

@@ -3,11 +3,11 @@
 //! × 1.5 from −2 down), their reasons, the profile's precedence, the
 //! half-life on the event clock, `learn: false`, and `export`.
 
-mod common;
+mod support;
 
-use common::*;
 use kairos::output::Suggestion;
 use serde_json::{json, Value};
+use support::engine::*;
 
 fn fast_food(id: &str, distance_m: f64) -> Value {
     place(

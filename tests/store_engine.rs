@@ -2,22 +2,23 @@
 //! (the gap, dismissals), what never leaves memory (positions), forget, a
 //! restart over the file store, and the size of a stored device.
 
-mod common;
-mod store_support;
+mod support;
+
+use support::{engine, redis_server};
 
 use chrono::NaiveTime;
 use serde_json::json;
 
-use common::{suggestion, t, tm, Sim, ANNECY, DEV};
+use engine::{suggestion, t, tm, Sim, ANNECY, DEV};
 use kairos::device::{
     Context, Lang, PersistedDevice, Profile, QuietHours, SuggestionRecord, TagPattern, Timed, Trip,
 };
 use kairos::store::{encode, step_durably, DeviceStore, RedbStore};
 use kairos::Stamp;
-use store_support::at;
+use redis_server::at;
 
 fn museums() -> Vec<serde_json::Value> {
-    vec![common::museum("m1", 300.0), common::museum("m2", 600.0)]
+    vec![engine::museum("m1", 300.0), engine::museum("m2", 600.0)]
 }
 
 /// A fresh engine (as after a restart) with `state` imported for [`DEV`].
@@ -131,7 +132,7 @@ async fn a_restarted_instance_remembers_the_gap_from_its_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.redb");
     let topic = format!("kairos/{DEV}/position");
-    let payload = common::pos(ANNECY, json!({})).to_string();
+    let payload = engine::pos(ANNECY, json!({})).to_string();
     {
         let store = RedbStore::open(&path).await.unwrap();
         let mut sim = Sim::new(&museums());
@@ -262,14 +263,14 @@ fn a_stored_device_is_small() {
 #[tokio::test]
 async fn a_restarted_instance_ranks_with_the_tastes_in_its_file() {
     let features = vec![
-        common::museum("m1", 300.0),
-        common::museum("m2", 350.0),
-        common::place("gallery", 0.0, 400.0, json!({"tourism": "gallery"})),
+        engine::museum("m1", 300.0),
+        engine::museum("m2", 350.0),
+        engine::place("gallery", 0.0, 400.0, json!({"tourism": "gallery"})),
     ];
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.redb");
     let ask = format!("kairos/{DEV}/ask");
-    let position = common::pos(ANNECY, json!({})).to_string();
+    let position = engine::pos(ANNECY, json!({})).to_string();
     let profile = json!({"consent": true, "quiet_hours": "00:00-23:59"}).to_string();
     {
         let store = RedbStore::open(&path).await.unwrap();
@@ -304,8 +305,8 @@ async fn a_restarted_instance_ranks_with_the_tastes_in_its_file() {
     }
     let store = RedbStore::open(&path).await.unwrap();
     let mut sim = Sim::new(&[
-        common::museum("m3", 300.0),
-        common::place("gallery", 0.0, 400.0, json!({"tourism": "gallery"})),
+        engine::museum("m3", 300.0),
+        engine::place("gallery", 0.0, 400.0, json!({"tourism": "gallery"})),
     ]);
     let topic = format!("kairos/{DEV}/position");
     step(&mut sim, &store, topic, position, t(30)).await;
@@ -320,6 +321,6 @@ async fn a_restarted_instance_ranks_with_the_tastes_in_its_file() {
         t(40),
     )
     .await;
-    let data = common::only_json(&out);
+    let data = engine::only_json(&out);
     assert_eq!(data["tastes"], json!({"tourism=museum": -2}));
 }

@@ -151,6 +151,8 @@ pub struct Overrides {
     pub state: Option<String>,
     /// `--share-group`
     pub share_group: Option<String>,
+    /// `--client-id`
+    pub client_id: Option<String>,
     /// The state file to use when neither the file nor `--state` names a
     /// store (`kairos serve` always keeps state; a library user may not).
     pub default_state_file: Option<PathBuf>,
@@ -185,6 +187,7 @@ impl std::fmt::Debug for Overrides {
             .field("metrics", &self.metrics)
             .field("state", &self.state)
             .field("share_group", &self.share_group)
+            .field("client_id", &self.client_id)
             .field("default_state_file", &self.default_state_file)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<hidden>"))

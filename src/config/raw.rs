@@ -73,6 +73,9 @@ impl RawConfig {
                 serve.state = default.display().to_string();
             }
         }
+        if let Some(id) = &overrides.client_id {
+            serve.client_id.clone_from(id);
+        }
         if let Some(group) = &overrides.share_group {
             serve.share_group.clone_from(group);
         }

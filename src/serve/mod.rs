@@ -17,6 +17,9 @@
 //! - [`broker`]: the embedded rumqttd, started unless a broker URL is given.
 //! - [`users`]: the embedded broker's accounts (`serve.embedded_users_file`).
 //! - [`mqtt`]: broker addresses, client options, the edge task.
+//! - `engine_task`: the engine task: batches, one store commit each, then
+//!   publishes and acknowledgements (inputs acknowledged only once saved).
+//! - [`outbox`]: which saved outputs the broker has acknowledged.
 //! - [`offers`]: offer files polled and reloaded off the engine task.
 //! - [`roads`]: the road file (`--roads`) polled and reloaded likewise.
 //! - [`clock`]: where receive times come from (system, or the demo's timeline).
@@ -36,9 +39,11 @@
 pub mod broker;
 pub mod clock;
 pub mod demo;
+mod engine_task;
 pub mod metrics;
 pub mod mqtt;
 pub mod offers;
+pub mod outbox;
 pub mod owntracks;
 pub mod purge;
 pub mod record;
@@ -63,11 +68,10 @@ pub use clock::Clock;
 pub use mqtt::Received;
 
 use crate::config::{BrokerAddress, Config};
-use crate::store::{DeviceState, Stepped};
+use crate::store::DeviceState;
 use kairos_core::catalog::Catalog;
 use kairos_core::offers::LoadError;
-use kairos_core::output::Output;
-use kairos_core::{Engine, Stamp};
+use kairos_core::Engine;
 
 /// How long the edge may keep polling after the last output to get the
 /// publishes and the disconnect out (the broker may be gone).
@@ -144,6 +148,14 @@ pub enum OfferSource {
     Loaded(Arc<Catalog>),
 }
 
+/// Where `serve` gets its road network.
+pub enum RoadSource {
+    /// A file (`--roads`), reloaded when it changes.
+    Path(PathBuf),
+    /// A network already loaded, never reloaded (the demo's bundled roads).
+    Loaded(Arc<kairos_core::roads::RoadNetwork>),
+}
+
 /// Everything `serve` needs.
 pub struct ServeOptions {
     /// The configuration (`[engine]` and `[serve]`).
@@ -152,8 +164,8 @@ pub struct ServeOptions {
     pub broker: BrokerChoice,
     /// The offers.
     pub offers: OfferSource,
-    /// The road network file (`--roads`), reloaded when it changes.
-    pub roads: Option<PathBuf>,
+    /// The road network (`--roads`), if any.
+    pub roads: Option<RoadSource>,
     /// Where receive times come from.
     pub clock: Clock,
     /// Told once the engine is subscribed (tests and the demo wait on it).
@@ -311,7 +323,8 @@ pub async fn serve(
     tracing::info!(merchants = catalog.len(), "offers loaded");
     let network = match &roads {
         None => None,
-        Some(path) => {
+        Some(RoadSource::Loaded(network)) => Some(network.clone()),
+        Some(RoadSource::Path(path)) => {
             let path = path.clone();
             let loaded = tokio::task::spawn_blocking(move || roads::load(&path))
                 .await
@@ -323,7 +336,12 @@ pub async fn serve(
     };
     tracing::info!(broker = %address, "connecting");
     let share_group = config.serve.share_group.as_ref();
-    let client_id = share::client_id(&config.serve.client_id, share_group);
+    let client_id = share::client_id(
+        &config.serve.client_id,
+        share_group,
+        config.serve.state.as_ref(),
+    );
+    tracing::info!(%client_id, "MQTT client id");
     // MQTT 5 to an external broker that offers it; the embedded rumqttd's
     // MQTT 5 is incomplete.
     let external = matches!(broker, BrokerChoice::External(_));
@@ -336,7 +354,17 @@ pub async fn serve(
             ..config.serve.clone()
         }),
     };
-    let (client, connection) = mqtt::connect(&client_id, &address, &client_config, external)?;
+    // A persistent session with an external broker: it holds QoS 1 inputs
+    // while kairos is away. The embedded broker keeps nothing across a
+    // restart of kairos anyway.
+    let session = if external {
+        mqtt::Session::Persistent
+    } else {
+        mqtt::Session::Clean
+    };
+    let (client, connection) =
+        mqtt::connect(&client_id, &address, &client_config, external, session)?;
+    let outbox_tracker = Arc::new(outbox::Tracker::default());
 
     let counters = Arc::new(Counters::default());
     counters.metrics.merchants(catalog.len());
@@ -354,6 +382,8 @@ pub async fn serve(
         connection,
         mqtt::Edge {
             client: client.clone(),
+            client_id: client_id.clone(),
+            tracker: outbox_tracker.clone(),
             filters: std::iter::once(format!("{}/+/+", config.engine.prefix))
                 .chain(
                     config
@@ -382,7 +412,7 @@ pub async fn serve(
             intake.clone(),
         ));
     }
-    if let Some(path) = roads {
+    if let Some(RoadSource::Path(path)) = roads {
         tracker.spawn(roads::watch(
             path,
             config.serve.offers_poll,
@@ -402,18 +432,22 @@ pub async fn serve(
     }
     let mut engine = Engine::new(config.engine.clone(), catalog);
     engine.set_roads(network);
-    let engine = tracker.spawn(run_engine(
+    let kept_state = state.clone();
+    let engine = tracker.spawn(engine_task::run_engine(engine_task::EngineTask {
         engine,
         state,
-        engine_inbox,
-        Outlet {
+        inbox: engine_inbox,
+        outlet: engine_task::Outlet {
             client,
+            client_id: client_id.clone(),
+            tracker: outbox_tracker.clone(),
             stop: stop.clone(),
+            intake: intake.clone(),
         },
-        config.serve.sweep_every,
+        sweep_every: config.serve.sweep_every,
         clock,
-        counters.clone(),
-    ));
+        counters: counters.clone(),
+    }));
     tracker.close();
 
     // A broker that refuses kairos before it ever connected (credentials,
@@ -449,104 +483,14 @@ pub async fn serve(
         stop.cancel();
     }
     tracker.wait().await;
+    // The broker's last acknowledgements came after the engine's last commit.
+    let sent = outbox_tracker.take_sent();
+    if let Err(error) = kept_state.clear_sent(&client_id, sent).await {
+        tracing::warn!(%error, "outbox entries left for the next start");
+    }
     let summary = counters.summary();
     tracing::info!(?summary, "stopped");
     Ok(summary)
-}
-
-/// Most queued messages (batches, catalogs) the engine task takes per wakeup.
-const ENGINE_BATCH: usize = 32;
-
-/// The one task that owns the engine: steps inputs in arrival order, swaps
-/// catalogs, sweeps expired state, publishes the outputs; when every sender is
-/// gone (and the queue is empty) asks the event loop to disconnect, after
-/// everything queued before it.
-async fn run_engine(
-    mut engine: Engine,
-    state: DeviceState,
-    mut inbox: mpsc::Receiver<ToEngine>,
-    outlet: Outlet,
-    sweep_every: Duration,
-    clock: Clock,
-    counters: Arc<Counters>,
-) {
-    let mut sweep = tokio::time::interval(sweep_every);
-    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    sweep.tick().await;
-    let mut messages = Vec::with_capacity(ENGINE_BATCH);
-    loop {
-        tokio::select! {
-            taken = inbox.recv_many(&mut messages, ENGINE_BATCH) => if taken == 0 {
-                break;
-            },
-            _ = sweep.tick() => {
-                state.sweep(&mut engine, clock.now());
-                counters.metrics.devices(engine.device_count());
-                continue;
-            }
-        }
-        for message in messages.drain(..) {
-            match message {
-                ToEngine::Catalog(catalog) => {
-                    engine.set_catalog(catalog);
-                    counters.metrics.merchants(engine.catalog().len());
-                }
-                ToEngine::Roads(network) => engine.set_roads(Some(network)),
-                ToEngine::Inputs(batch) => {
-                    for received in batch {
-                        step_one(&mut engine, &state, &outlet, &counters, received).await;
-                        counters.queued.fetch_sub(1, Ordering::AcqRel);
-                        counters.room.notify_one();
-                    }
-                }
-            }
-        }
-    }
-    tokio::select! {
-        disconnected = outlet.client.disconnect() => if let Err(error) = disconnected {
-            tracing::debug!(%error, "disconnect request not queued");
-        },
-        () = outlet.stop.cancelled() => {}
-    }
-}
-
-/// Where the engine's outputs go: the client, and the token that says to give
-/// up on a broker gone away while stopping.
-struct Outlet {
-    client: mqtt::Client,
-    stop: CancellationToken,
-}
-
-/// Steps one input and publishes what it produced.
-async fn step_one(
-    engine: &mut Engine,
-    state: &DeviceState,
-    outlet: &Outlet,
-    counters: &Counters,
-    received: Received,
-) {
-    counters.stepped.fetch_add(1, Ordering::Relaxed);
-    let at = Stamp::from_utc(received.at);
-    // On a store error nothing is published (fail closed); the failure is
-    // logged and counted in `state`.
-    let Stepped { outputs, decided } = state.step(engine, &received.input, &at).await;
-    let produced = outputs.unwrap_or_default();
-    counters
-        .metrics
-        .stepped(received.input.kind(), decided, engine.device_count());
-    for output in produced {
-        match output {
-            Output::Publish(publish) => {
-                counters.metrics.output(&publish.body);
-                mqtt::publish(&outlet.client, publish, counters, &outlet.stop).await;
-            }
-            Output::Dropped { topic, reason } => {
-                counters.dropped.fetch_add(1, Ordering::Relaxed);
-                counters.metrics.dropped();
-                tracing::debug!(%topic, reason, "input dropped");
-            }
-        }
-    }
 }
 
 /// Completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM.

@@ -49,10 +49,12 @@ use rumqttc::{
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use super::outbox::Tracker;
 use super::version::{Choice, Failure};
 
 use super::{owntracks, Clock, Counters, ServeError, ToEngine};
 use crate::config::{BrokerAddress, ServeConfig};
+use kairos_core::delivery::{self, Delivery, PacketRef, SavedPublish};
 use kairos_core::input::{read, Input};
 use kairos_core::output::Publish;
 
@@ -74,6 +76,20 @@ fn request_capacity(config: &ServeConfig) -> usize {
 const BATCH_MAX: usize = 64;
 /// Longest the edge waits, not reading, for the engine to make room.
 pub(crate) const PATIENCE: Duration = Duration::from_secs(1);
+/// How long an MQTT 5 broker keeps kairos's session (its subscriptions and
+/// the inputs queued for it) after kairos went away: one day.
+pub const SESSION_EXPIRY_S: u32 = 24 * 3600;
+
+/// The session kairos keeps at the broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Session {
+    /// Clean: nothing kept across connections (the embedded broker, which
+    /// keeps nothing across a restart of kairos anyway).
+    Clean,
+    /// Persistent: the broker keeps the subscriptions and queues QoS 1 inputs
+    /// while kairos is away, and redelivers what kairos had not acknowledged.
+    Persistent,
+}
 
 /// Client options for `address`: clean session, packet limit, credentials
 /// (the config's: `KAIROS_BROKER_USERNAME` / `KAIROS_BROKER_PASSWORD` are
@@ -221,11 +237,16 @@ fn client_options_v5(
 ) -> v5::MqttOptions {
     let mut options = v5::MqttOptions::new(client_id, address.host.clone(), address.port);
     let max_packet = u32::try_from(config.max_packet_bytes).unwrap_or(u32::MAX);
+    let persistent = !v4.clean_session();
     options
-        .set_clean_start(true)
+        .set_clean_start(!persistent)
+        .set_manual_acks(v4.manual_acks())
         .set_keep_alive(v4.keep_alive())
         .set_max_packet_size(Some(max_packet))
         .set_transport(v4.transport());
+    if persistent {
+        options.set_session_expiry_interval(Some(SESSION_EXPIRY_S));
+    }
     if let Some(login) = v4.credentials() {
         options.set_credentials(login.username, login.password);
     }
@@ -293,6 +314,24 @@ impl Client {
         }
     }
 
+    /// Queues the acknowledgement of the QoS 1 input with packet id `pkid`
+    /// (manual acks: only once its effects are saved).
+    pub(crate) async fn ack(&self, pkid: u16) -> Result<(), String> {
+        match self.v5() {
+            Some(v5) => {
+                let mut publish =
+                    v5_packets::Publish::new("", v5::mqttbytes::QoS::AtLeastOnce, "", None);
+                publish.pkid = pkid;
+                v5.ack(&publish).await.map_err(|e| e.to_string())
+            }
+            None => {
+                let mut publish = rumqttc::Publish::new("", QoS::AtLeastOnce, Vec::new());
+                publish.pkid = pkid;
+                self.v4.ack(&publish).await.map_err(|e| e.to_string())
+            }
+        }
+    }
+
     /// Queues the disconnect, after everything queued before it.
     pub(crate) async fn disconnect(&self) -> Result<(), String> {
         match self.v5() {
@@ -311,6 +350,11 @@ impl Client {
                     let mut filter =
                         v5_packets::Filter::new(f.clone(), v5::mqttbytes::QoS::AtLeastOnce);
                     filter.nolocal = !f.starts_with("$share/");
+                    // Retained profiles only for a subscription the session
+                    // did not have: a resumed session gets only what was
+                    // queued, in order (a profile sent again after a queued
+                    // `forget` would bring the device back).
+                    filter.retain_forward_rule = v5_packets::RetainForwardRule::OnNewSubscribe;
                     filter
                 });
                 v5.try_subscribe_many(filters).map_err(|e| e.to_string())
@@ -350,12 +394,22 @@ pub(crate) struct Connection {
 
 /// What the edge sees of the event loop, whichever the version.
 enum Polled {
-    ConnAck,
+    ConnAck {
+        session_present: bool,
+    },
     SubAck,
     Publish {
         topic: String,
         payload: Vec<u8>,
+        /// Packet id of a QoS 1 publish (to acknowledge), else `None`.
+        pkid: Option<u16>,
+        /// Marked as a redelivery.
+        dup: bool,
     },
+    /// A QoS 1 publish of kairos's went out with this packet id.
+    Sent(u16),
+    /// The broker acknowledged kairos's publish with this packet id.
+    PubAck(u16),
     /// The disconnect went out.
     Disconnect,
     Other,
@@ -441,23 +495,37 @@ impl Connection {
         let v5 = self.v5.as_mut().filter(|_| self.choice.is_v5());
         match v5 {
             Some(v5) => match v5.poll().await {
-                Ok(v5::Event::Incoming(v5_packets::Packet::ConnAck(_))) => Polled::ConnAck,
+                Ok(v5::Event::Incoming(v5_packets::Packet::ConnAck(ack))) => Polled::ConnAck {
+                    session_present: ack.session_present,
+                },
                 Ok(v5::Event::Incoming(v5_packets::Packet::SubAck(_))) => Polled::SubAck,
                 Ok(v5::Event::Incoming(v5_packets::Packet::Publish(publish))) => Polled::Publish {
                     topic: String::from_utf8_lossy(&publish.topic).into_owned(),
                     payload: publish.payload.to_vec(),
+                    pkid: (publish.qos != v5::mqttbytes::QoS::AtMostOnce).then_some(publish.pkid),
+                    dup: publish.dup,
                 },
+                Ok(v5::Event::Incoming(v5_packets::Packet::PubAck(ack))) => {
+                    Polled::PubAck(ack.pkid)
+                }
+                Ok(v5::Event::Outgoing(Outgoing::Publish(pkid))) => Polled::Sent(pkid),
                 Ok(v5::Event::Outgoing(Outgoing::Disconnect)) => Polled::Disconnect,
                 Ok(_) => Polled::Other,
                 Err(error) => Polled::Error(PollError::V5(error)),
             },
             None => match self.v4.poll().await {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => Polled::ConnAck,
+                Ok(Event::Incoming(Packet::ConnAck(ack))) => Polled::ConnAck {
+                    session_present: ack.session_present,
+                },
                 Ok(Event::Incoming(Packet::SubAck(_))) => Polled::SubAck,
                 Ok(Event::Incoming(Packet::Publish(publish))) => Polled::Publish {
+                    pkid: (publish.qos != QoS::AtMostOnce).then_some(publish.pkid),
+                    dup: publish.dup,
                     topic: publish.topic,
                     payload: publish.payload.to_vec(),
                 },
+                Ok(Event::Incoming(Packet::PubAck(ack))) => Polled::PubAck(ack.pkid),
+                Ok(Event::Outgoing(Outgoing::Publish(pkid))) => Polled::Sent(pkid),
                 Ok(Event::Outgoing(Outgoing::Disconnect)) => Polled::Disconnect,
                 Ok(_) => Polled::Other,
                 Err(error) => Polled::Error(PollError::V4(error)),
@@ -473,8 +541,13 @@ pub(crate) fn connect(
     address: &BrokerAddress,
     config: &ServeConfig,
     try_v5: bool,
+    session: Session,
 ) -> Result<(Client, Connection), ServeError> {
-    let options = client_options(client_id, address, config)?;
+    let mut options = client_options(client_id, address, config)?;
+    // Inputs are acknowledged by the engine once their effects are saved.
+    options
+        .set_clean_session(session == Session::Clean)
+        .set_manual_acks(true);
     let capacity = request_capacity(config);
     let v5 = try_v5.then(|| {
         v5::AsyncClient::new(
@@ -511,11 +584,19 @@ pub struct Received {
     pub input: Input,
     /// When it arrived, on the serve clock.
     pub at: DateTime<Utc>,
+    /// Its packet and `mid` (what a redelivery is recognised by).
+    pub delivery: Delivery,
+    /// The packet id to acknowledge once its effects are saved (QoS 1).
+    pub ack: Option<u16>,
 }
 
 /// What the edge needs besides the event loop.
 pub(crate) struct Edge {
     pub client: Client,
+    /// This session's client id (saved with each input's packet id).
+    pub client_id: String,
+    /// Pairs kairos's publishes with their outbox entries.
+    pub tracker: Arc<Tracker>,
     pub filters: Vec<String>,
     /// The topic prefix (OwnTracks locations are mapped under it).
     pub prefix: String,
@@ -683,29 +764,62 @@ pub(crate) async fn run_edge(mut connection: Connection, mut edge: Edge, intake:
             event = connection.poll() => event,
         };
         match event {
-            Polled::ConnAck => {
+            Polled::ConnAck { session_present } => {
                 backoff = BACKOFF_MIN;
                 // Connected once: later refusals are retried like any error.
                 edge.refused = None;
                 if !connected_once {
                     connected_once = true;
                     tracing::info!("speaking {}", connection.version());
+                } else if !session_present {
+                    edge.tracker.session_lost();
                 }
                 edge.counters.metrics.connected(true);
-                tracing::info!("connected to the broker; subscribing to {:?}", edge.filters);
-                if let Err(error) = edge.client.try_subscribe(&edge.filters) {
-                    tracing::error!(%error, "cannot subscribe");
+                // MQTT 5 subscribes again either way (no retained messages
+                // for subscriptions the session has, see `try_subscribe`);
+                // 3.1.1 has no such option, so a resumed session keeps its
+                // subscriptions as they are.
+                if session_present && connection.version() == MqttVersion::V311 {
+                    tracing::info!("connected to the broker; session resumed");
+                    if let Some(ready) = edge.ready.take() {
+                        let _ = ready.send(());
+                    }
+                } else {
+                    tracing::info!(
+                        session_present,
+                        "connected to the broker; subscribing to {:?}",
+                        edge.filters
+                    );
+                    if let Err(error) = edge.client.try_subscribe(&edge.filters) {
+                        tracing::error!(%error, "cannot subscribe");
+                    }
                 }
             }
+            Polled::Sent(pkid) => edge.tracker.went_out(pkid),
+            Polled::PubAck(pkid) => edge.tracker.acknowledged(pkid),
             Polled::SubAck => {
                 if let Some(ready) = edge.ready.take() {
                     let _ = ready.send(());
                 }
             }
-            Polled::Publish { topic, payload } => {
+            Polled::Publish {
+                topic,
+                payload,
+                pkid,
+                dup,
+            } => {
                 if intake.is_none() {
                     continue;
                 }
+                let delivery = Delivery {
+                    packet: pkid.map(|pkid| PacketRef {
+                        client: edge.client_id.clone(),
+                        pkid,
+                        hash: delivery::hash(&topic, &payload),
+                    }),
+                    dup,
+                    mid: delivery::mid_of(&payload),
+                };
                 edge.counters.received.fetch_add(1, Ordering::Relaxed);
                 edge.counters.metrics.received();
                 let at = edge.clock.now();
@@ -720,7 +834,12 @@ pub(crate) async fn run_edge(mut connection: Connection, mut edge: Edge, intake:
                 } else {
                     read(&edge.prefix, &topic, &payload, edge.max_payload_bytes)
                 };
-                batch.push(Received { input, at });
+                batch.push(Received {
+                    input,
+                    at,
+                    delivery,
+                    ack: pkid,
+                });
             }
             Polled::Disconnect => break,
             Polled::Other => {}
@@ -780,24 +899,61 @@ async fn pass_on(intake: &mut Option<Intake>, batch: &mut Vec<Received>) {
     batch.clear();
 }
 
-/// Publishes one output of the engine. It waits only when rumqttc's request
-/// queue is full, which the edge drains whenever it polls (it stops polling
-/// only to wait, at most [`PATIENCE`], for the engine to make room).
-/// Gives up when `stop` is cancelled (the broker gone while stopping).
+/// One message for the broker, as bytes.
+#[derive(Debug, Clone)]
+pub(crate) struct Message {
+    topic: String,
+    payload: Vec<u8>,
+    retain: bool,
+    at_least_once: bool,
+}
+
+impl From<Publish> for Message {
+    fn from(publish: Publish) -> Self {
+        Self {
+            at_least_once: publish.at_least_once(),
+            payload: publish.body.to_bytes(),
+            topic: publish.topic,
+            retain: publish.retain,
+        }
+    }
+}
+
+impl From<&SavedPublish> for Message {
+    fn from(saved: &SavedPublish) -> Self {
+        Self {
+            topic: saved.topic.clone(),
+            payload: saved.payload.clone().into_bytes(),
+            retain: saved.retain,
+            at_least_once: saved.at_least_once,
+        }
+    }
+}
+
+/// Publishes one output of the engine; `entry` is its outbox entry, noted
+/// in `tracker` so that the broker's acknowledgement releases it. It waits
+/// only when rumqttc's request queue is full, which the edge drains whenever
+/// it polls (it stops polling only to wait, at most [`PATIENCE`], for the
+/// engine to make room). Gives up when `stop` is cancelled (the broker gone
+/// while stopping).
 pub(crate) async fn publish(
     client: &Client,
-    publish: Publish,
+    message: Message,
+    entry: Option<u64>,
+    tracker: &Tracker,
     counters: &Counters,
     stop: &CancellationToken,
 ) {
-    let qos = if publish.at_least_once() {
+    let qos = if message.at_least_once {
         QoS::AtLeastOnce
     } else {
         QoS::AtMostOnce
     };
-    let bytes = publish.body.to_bytes();
+    if message.at_least_once {
+        tracker.queued(entry);
+    }
     let queued = tokio::select! {
-        queued = client.publish(publish.topic.as_str(), qos, publish.retain, bytes) => queued,
+        queued = client.publish(message.topic.as_str(), qos, message.retain, message.payload) => queued,
         () = stop.cancelled() => Err("stopping with the broker unreachable".to_string()),
     };
     match queued {
@@ -806,8 +962,11 @@ pub(crate) async fn publish(
             counters.metrics.published(true);
         }
         Err(error) => {
+            if message.at_least_once {
+                tracker.not_queued();
+            }
             counters.metrics.published(false);
-            tracing::warn!(topic = %publish.topic, %error, "cannot publish");
+            tracing::warn!(topic = %message.topic, %error, "cannot publish");
         }
     }
 }
@@ -821,6 +980,8 @@ mod tests {
             .map(|i| Received {
                 input: read("kairos", &format!("kairos/car-{i}/position"), b"{}", 100),
                 at: Utc::now(),
+                delivery: Delivery::default(),
+                ack: None,
             })
             .collect()
     }

@@ -14,15 +14,23 @@
 //! it does not need them (every decision loads the stored profile).
 //!
 //! Instances of one group must have distinct MQTT client ids (a broker
-//! disconnects the older of two clients with the same id), so in a group
-//! each instance suffixes `serve.client_id` with a value of its own.
-
-use std::time::{SystemTime, UNIX_EPOCH};
+//! disconnects the older of two clients with the same id), and each must keep
+//! its id across restarts: the broker keeps each instance's session (the
+//! inputs queued for it while it is away) under its id, and the instance's
+//! outbox and saved packet ids are its own. So in a group, unless
+//! `serve.client_id` (`--client-id`) is set to something else than the
+//! default `kairos`, the id is `kairos-` and 8 hex digits of a hash of the
+//! host name and the `--state` location: stable for one instance on one
+//! host, distinct between hosts. Two instances of one group on one host with
+//! the same `--state` need a `--client-id` each.
 
 use crate::config::ShareGroup;
+use crate::store::StateUrl;
 
 /// The longest client id every MQTT 3.1.1 broker must accept.
 const CLIENT_ID_MAX: usize = 23;
+/// `serve.client_id`'s default.
+const DEFAULT_ID: &str = "kairos";
 
 /// `filter` as this instance subscribes to it: `$share/{group}/{filter}` in a
 /// group, else unchanged.
@@ -33,19 +41,29 @@ pub fn filter(group: Option<&ShareGroup>, filter: &str) -> String {
     }
 }
 
-/// The MQTT client id of this instance: `base` alone, or, in a group, `base`
-/// (cut to fit) and `-` and 8 hex digits of this process, at most 23
-/// characters.
-pub fn client_id(base: &str, group: Option<&ShareGroup>) -> String {
-    if group.is_none() {
+/// The MQTT client id of this instance: `base` as given; in a group with the
+/// default `base`, `kairos-` and 8 hex digits derived from the host name and
+/// the state location (see the module doc). Stable across restarts.
+pub fn client_id(base: &str, group: Option<&ShareGroup>, state: Option<&StateUrl>) -> String {
+    if group.is_none() || base != DEFAULT_ID {
         return base.to_string();
     }
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let unique = nanos ^ std::process::id().rotate_left(16);
-    let keep: String = base.chars().take(CLIENT_ID_MAX - 9).collect();
-    format!("{keep}-{unique:08x}")
+    let host = hostname();
+    let state = state.map(|s| s.display().to_string()).unwrap_or_default();
+    let hash = kairos_core::delivery::hash(&host, state.as_bytes());
+    let id = format!("{DEFAULT_ID}-{:08x}", hash as u32 ^ (hash >> 32) as u32);
+    debug_assert!(id.len() <= CLIENT_ID_MAX);
+    id
+}
+
+/// This machine's host name (`/etc/hostname`, `HOSTNAME`), or empty.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -66,11 +84,19 @@ mod tests {
     }
 
     #[test]
-    fn instances_of_a_group_get_distinct_short_client_ids() {
-        assert_eq!(client_id("kairos", None), "kairos");
-        let id = client_id("a-very-long-client-id-x", Some(&group("g")));
-        assert!(id.len() <= CLIENT_ID_MAX, "{id}");
-        assert!(id.starts_with("a-very-long-cl-"), "{id}");
+    fn an_instance_keeps_its_client_id_and_instances_on_other_states_differ() {
+        assert_eq!(client_id("kairos", None, None), "kairos");
+        let a = StateUrl::parse("/var/lib/kairos/a.redb").unwrap();
+        let b = StateUrl::parse("redis://127.0.0.1:6380/0").unwrap();
+        let g = group("g");
+        let id = client_id("kairos", Some(&g), Some(&a));
+        assert!(
+            id.len() <= CLIENT_ID_MAX && id.starts_with("kairos-"),
+            "{id}"
+        );
+        assert_eq!(id, client_id("kairos", Some(&g), Some(&a)), "stable");
+        assert_ne!(id, client_id("kairos", Some(&g), Some(&b)));
+        assert_eq!(client_id("k-1", Some(&g), Some(&a)), "k-1", "given: as is");
     }
 
     #[test]

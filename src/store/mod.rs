@@ -25,11 +25,18 @@ use chrono::{DateTime, Duration, Utc};
 
 use kairos_core::device::{PersistedDevice, PERSISTED_SCHEMA};
 
+mod batch;
 mod durable;
 mod redb;
+mod redb_batch;
 mod redis;
+mod redis_batch;
 mod url;
 
+pub use self::batch::{
+    saved_publishes, step_batch, step_in_memory, Answer, Answered, Arrival, BatchStore,
+    OutboxEntry, Write,
+};
 pub use self::durable::{step_durably, DeviceState, Stepped, MAX_ATTEMPTS};
 pub use self::redb::RedbStore;
 pub use self::redis::{RedisStore, KEY_PREFIX};
@@ -265,6 +272,45 @@ impl DeviceStore for Store {
         match self {
             Store::File(s) => s.purge_expired(now, retention).await,
             Store::Redis(s) => s.purge_expired(now, retention).await,
+        }
+    }
+}
+
+impl BatchStore for Store {
+    fn batch_limit(&self) -> usize {
+        match self {
+            Store::File(s) => s.batch_limit(),
+            Store::Redis(s) => s.batch_limit(),
+        }
+    }
+
+    async fn load_many(
+        &self,
+        ids: Vec<String>,
+    ) -> Result<std::collections::HashMap<String, (PersistedDevice, Version)>, StoreError> {
+        match self {
+            Store::File(s) => s.load_many(ids).await,
+            Store::Redis(s) => s.load_many(ids).await,
+        }
+    }
+
+    async fn commit(
+        &self,
+        client: &str,
+        writes: Vec<Write>,
+        outbox: Vec<OutboxEntry>,
+        sent: Vec<u64>,
+    ) -> Result<Option<Vec<u64>>, StoreError> {
+        match self {
+            Store::File(s) => s.commit(client, writes, outbox, sent).await,
+            Store::Redis(s) => s.commit(client, writes, outbox, sent).await,
+        }
+    }
+
+    async fn outbox(&self, client: &str) -> Result<Vec<(u64, OutboxEntry)>, StoreError> {
+        match self {
+            Store::File(s) => s.outbox(client).await,
+            Store::Redis(s) => s.outbox(client).await,
         }
     }
 }

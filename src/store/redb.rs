@@ -29,9 +29,9 @@ use super::{
 };
 
 /// Device id → (version, JSON record).
-const DEVICES: TableDefinition<&str, (u64, &[u8])> = TableDefinition::new("devices");
+pub(super) const DEVICES: TableDefinition<&str, (u64, &[u8])> = TableDefinition::new("devices");
 /// Store-wide values: `seq` (last version given out) and `format`.
-const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+pub(super) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// The layout of the tables above.
 const FORMAT: u64 = 1;
 /// Page cache; device records are small and read once per input.
@@ -87,7 +87,7 @@ impl RedbStore {
     }
 
     /// Runs `f` on the database on the blocking pool.
-    async fn run<T: Send + 'static>(
+    pub(super) async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
@@ -101,7 +101,7 @@ impl RedbStore {
         .map_err(|join| failed(format!("store task failed: {join}")))?
     }
 
-    fn unavailable(&self) -> impl Fn(String) -> StoreError + Send + Clone + 'static {
+    pub(super) fn unavailable(&self) -> impl Fn(String) -> StoreError + Send + Clone + 'static {
         let location = shown(&self.path);
         move |detail| StoreError::Unavailable {
             location: location.clone(),
@@ -334,7 +334,7 @@ impl RedbStore {
 
 /// The next version from the store-wide counter (bumped in the caller's
 /// transaction, so it is never given out twice).
-fn next_version(meta: &mut ::redb::Table<&str, u64>) -> Result<u64, String> {
+pub(super) fn next_version(meta: &mut ::redb::Table<&str, u64>) -> Result<u64, String> {
     let last = meta
         .get("seq")
         .map_err(|e| e.to_string())?

@@ -61,7 +61,7 @@ return 1
 /// Device state in Redis.
 #[derive(Clone)]
 pub struct RedisStore {
-    connection: ConnectionManager,
+    pub(super) connection: ConnectionManager,
     location: String,
     save_if: Script,
     delete_if: Script,
@@ -111,7 +111,7 @@ impl RedisStore {
         &self.location
     }
 
-    fn unavailable(&self, error: RedisError) -> StoreError {
+    pub(super) fn unavailable(&self, error: RedisError) -> StoreError {
         StoreError::Unavailable {
             location: self.location.clone(),
             detail: error.to_string(),

@@ -11,6 +11,7 @@ use std::collections::{BTreeSet, VecDeque};
 use chrono::{DateTime, Duration, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::delivery::Delivered;
 use crate::geodesy::LatLon;
 use crate::input::Action;
 use crate::roads::{MatchState, RoadMatch};
@@ -331,6 +332,9 @@ pub struct Device {
     pub route: Option<RouteState>,
     /// The tastes learned from feedback.
     pub tastes: Tastes,
+    /// Inputs applied lately, with their answers (persisted; see
+    /// [`crate::delivery`]).
+    pub delivered: Vec<Delivered>,
 }
 
 /// A device on the road network: its last good position matched to a road,
@@ -443,6 +447,7 @@ impl Device {
             && self.dismissed.is_empty()
             && self.blocked.is_empty()
             && self.tastes.is_empty()
+            && self.delivered.is_empty()
     }
 
     /// True when the device holds nothing that lives in memory only: no
@@ -467,6 +472,7 @@ impl Device {
             dismissed: self.dismissed.clone(),
             blocked: self.blocked.clone(),
             tastes: self.tastes.clone(),
+            delivered: self.delivered.clone(),
         }
     }
 
@@ -481,6 +487,7 @@ impl Device {
             dismissed,
             blocked,
             tastes,
+            delivered,
         } = state;
         self.profile = profile;
         self.context = context;
@@ -488,6 +495,7 @@ impl Device {
         self.dismissed = dismissed;
         self.blocked = blocked;
         self.tastes = tastes;
+        self.delivered = delivered;
     }
 }
 
@@ -517,6 +525,9 @@ pub struct PersistedDevice {
     pub blocked: BTreeSet<String>,
     /// The tastes learned from feedback (absent in older records: none).
     pub tastes: Tastes,
+    /// Inputs applied lately, with their answers (see [`crate::delivery`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub delivered: Vec<Delivered>,
 }
 
 impl Default for PersistedDevice {
@@ -529,6 +540,7 @@ impl Default for PersistedDevice {
             dismissed: BTreeSet::new(),
             blocked: BTreeSet::new(),
             tastes: Tastes::default(),
+            delivered: Vec::new(),
         }
     }
 }
@@ -543,12 +555,14 @@ impl PersistedDevice {
         let keep_after = now - retention.max(RECENT);
         let before = self.history.len();
         self.history.retain(|s| s.at > keep_after);
-        context || tastes || self.history.len() != before
+        let delivered = crate::delivery::prune(self, now);
+        context || tastes || delivered || self.history.len() != before
     }
 
     /// True when nothing is left worth keeping: the record can be deleted.
     pub fn is_empty(&self) -> bool {
-        self.profile.is_none()
+        self.delivered.is_empty()
+            && self.profile.is_none()
             && self.context == Context::default()
             && self.history.is_empty()
             && self.dismissed.is_empty()

@@ -38,6 +38,7 @@
 pub mod catalog;
 pub mod config;
 pub mod decide;
+pub mod delivery;
 pub mod device;
 pub mod engine;
 pub mod explain;

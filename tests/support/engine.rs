@@ -4,8 +4,6 @@
 //! Every test starts from the same world unless it says otherwise: a device in
 //! Annecy (France, Europe/Paris) on Wednesday 2026-07-15 at 14:00 local time.
 
-#![allow(dead_code)]
-
 use std::path::Path;
 use std::sync::Arc;
 
