@@ -58,65 +58,77 @@ impl BatchStore for RedbStore {
         sent: Vec<u64>,
     ) -> Result<Option<Vec<u64>>, StoreError> {
         let fail = self.unavailable();
-        self.run(move |db| {
-            let txn = db.begin_write().map_err(|e| fail(e.to_string()))?;
-            let mut seqs = Vec::with_capacity(outbox.len());
-            let conflict = {
-                let mut devices = txn.open_table(DEVICES).map_err(|e| fail(e.to_string()))?;
-                let mut meta = txn.open_table(META).map_err(|e| fail(e.to_string()))?;
-                let mut table = txn.open_table(OUTBOX).map_err(|e| fail(e.to_string()))?;
-                let mut conflict = false;
-                for write in &writes {
-                    if write.forgotten {
-                        continue;
-                    }
-                    let current = devices
-                        .get(write.id.as_str())
-                        .map_err(|e| fail(e.to_string()))?
-                        .map(|entry| Version::new(entry.value().0));
-                    if current != write.expected {
-                        conflict = true;
-                        break;
-                    }
-                }
-                if !conflict {
-                    for write in writes {
-                        match write.state {
-                            None => {
-                                devices
-                                    .remove(write.id.as_str())
-                                    .map_err(|e| fail(e.to_string()))?;
-                            }
-                            Some(state) => {
-                                let version = next_version(&mut meta).map_err(&fail)?;
-                                devices
-                                    .insert(write.id.as_str(), (version, encode(&state).as_slice()))
-                                    .map_err(|e| fail(e.to_string()))?;
-                            }
+        // A `forget` leaves no byte behind (SPEC Privacy): the freed pages
+        // that held the record are compacted away after the commit.
+        let forgets = writes.iter().any(|w| w.state.is_none());
+        let committed = self
+            .run(move |db| {
+                let txn = db.begin_write().map_err(|e| fail(e.to_string()))?;
+                let mut seqs = Vec::with_capacity(outbox.len());
+                let conflict = {
+                    let mut devices = txn.open_table(DEVICES).map_err(|e| fail(e.to_string()))?;
+                    let mut meta = txn.open_table(META).map_err(|e| fail(e.to_string()))?;
+                    let mut table = txn.open_table(OUTBOX).map_err(|e| fail(e.to_string()))?;
+                    let mut conflict = false;
+                    for write in &writes {
+                        if write.forgotten {
+                            continue;
+                        }
+                        let current = devices
+                            .get(write.id.as_str())
+                            .map_err(|e| fail(e.to_string()))?
+                            .map(|entry| Version::new(entry.value().0));
+                        if current != write.expected {
+                            conflict = true;
+                            break;
                         }
                     }
-                    for entry in &outbox {
-                        let seq = next_outbox_seq(&mut meta).map_err(&fail)?;
-                        let bytes = serde_json::to_vec(entry).map_err(|e| fail(e.to_string()))?;
-                        table
-                            .insert(seq, bytes.as_slice())
-                            .map_err(|e| fail(e.to_string()))?;
-                        seqs.push(seq);
+                    if !conflict {
+                        for write in writes {
+                            match write.state {
+                                None => {
+                                    devices
+                                        .remove(write.id.as_str())
+                                        .map_err(|e| fail(e.to_string()))?;
+                                }
+                                Some(state) => {
+                                    let version = next_version(&mut meta).map_err(&fail)?;
+                                    devices
+                                        .insert(
+                                            write.id.as_str(),
+                                            (version, encode(&state).as_slice()),
+                                        )
+                                        .map_err(|e| fail(e.to_string()))?;
+                                }
+                            }
+                        }
+                        for entry in &outbox {
+                            let seq = next_outbox_seq(&mut meta).map_err(&fail)?;
+                            let bytes =
+                                serde_json::to_vec(entry).map_err(|e| fail(e.to_string()))?;
+                            table
+                                .insert(seq, bytes.as_slice())
+                                .map_err(|e| fail(e.to_string()))?;
+                            seqs.push(seq);
+                        }
+                        for seq in sent {
+                            table.remove(seq).map_err(|e| fail(e.to_string()))?;
+                        }
                     }
-                    for seq in sent {
-                        table.remove(seq).map_err(|e| fail(e.to_string()))?;
-                    }
+                    conflict
+                };
+                if conflict {
+                    txn.abort().map_err(|e| fail(e.to_string()))?;
+                    return Ok(None);
                 }
-                conflict
-            };
-            if conflict {
-                txn.abort().map_err(|e| fail(e.to_string()))?;
-                return Ok(None);
-            }
-            txn.commit().map_err(|e| fail(e.to_string()))?;
-            Ok(Some(seqs))
-        })
-        .await
+                txn.commit().map_err(|e| fail(e.to_string()))?;
+                Ok(Some(seqs))
+            })
+            .await?;
+        if forgets && committed.is_some() {
+            self.compact().await?;
+        }
+        Ok(committed)
     }
 
     async fn outbox(&self, _client: &str) -> Result<Vec<(u64, OutboxEntry)>, StoreError> {
