@@ -85,6 +85,9 @@ pub fn to_json(explanation: &Explanation) -> Value {
             if let Verdict::Wins { score } | Verdict::Outranked { score } = c.verdict {
                 item["score"] = json!(score);
             }
+            if !c.learned.is_empty() {
+                item["learned"] = json!(c.learned);
+            }
             item
         })
         .collect();
@@ -183,11 +186,14 @@ pub fn write_text(
                 ),
                 None => ("-".to_string(), "-".to_string()),
             };
-            let verdict = match c.verdict {
+            let mut verdict = match c.verdict {
                 Verdict::RuledOut(rule) => rule.code().to_string(),
                 Verdict::Wins { score } => format!("wins, score {score:.1} {unit}"),
                 Verdict::Outranked { score } => format!("outranked, score {score:.1} {unit}"),
             };
+            if !c.learned.is_empty() {
+                verdict = format!("{verdict} ({})", c.learned.join(", "));
+            }
             [
                 format!("{} ({})", c.merchant, c.name),
                 c.offer.clone(),

@@ -15,9 +15,9 @@ use redis_server::RedisServer;
 /// A device id found nowhere else.
 const DEVICE: &str = "forget-me-7f3a";
 
-/// Gives the device a retained profile, a suggestion and a block, checks
-/// with `stored` that the store has it, then forgets it and waits for the
-/// retained profile to be cleared.
+/// Gives the device a retained profile, a suggestion, a taste learned from
+/// accepting it and a block, checks with `stored` that the store has it,
+/// then forgets it and waits for the retained profile to be cleared.
 async fn live_then_forget(broker: &Mosquitto, kairos: &mut Kairos, stored: impl Fn() -> bool) {
     let mut car = Client::connect(broker.port, &["kairos/+/suggestion", "kairos/+/error"]).await;
     car.ready().await;
@@ -34,6 +34,15 @@ async fn live_then_forget(broker: &Mosquitto, kairos: &mut Kairos, stored: impl 
     .await;
     let got = car.barrier().await;
     assert_eq!(got.len(), 1, "one suggestion: {got:?}");
+    let suggestion: serde_json::Value = serde_json::from_slice(&got[0].1).unwrap();
+    let accepted = serde_json::json!({"suggestion": suggestion["id"], "action": "accepted"});
+    car.publish(
+        &format!("kairos/{DEVICE}/feedback"),
+        &accepted.to_string(),
+        false,
+    )
+    .await;
+    assert!(car.barrier().await.is_empty(), "feedback answers nothing");
     assert!(stored(), "the store holds the device before forget");
 
     let mut watcher = Client::connect(broker.port, &[&format!("kairos/{DEVICE}/profile")]).await;
@@ -102,7 +111,15 @@ async fn forget_leaves_nothing_in_redis() {
         !before.iter().any(|k| k.contains(DEVICE)),
         "a fresh Redis: {before:?}"
     );
-    let in_redis = || !redis.scan(&format!("*{DEVICE}*")).is_empty();
+    // The record, with the taste learned (`tourism=museum` from accepting a museum).
+    let in_redis = || {
+        let keys = redis.scan(&format!("*{DEVICE}*"));
+        keys.iter().any(|k| {
+            redis
+                .hget(k, "d")
+                .is_some_and(|v| v.contains(r#""tastes":{"tourism=museum":{"score":1.0"#))
+        })
+    };
     live_then_forget(&broker, &mut kairos, in_redis).await;
     assert_eq!(redis.scan(&format!("*{DEVICE}*")), Vec::<String>::new());
     assert_eq!(redis.scan("*forget*"), Vec::<String>::new());

@@ -401,3 +401,88 @@ fn kairos_ignores_its_own_data_topic() {
     assert!(sim.raw("kairos/car-42/data", b"{}", &t(0)).is_empty());
     assert_eq!(sim.state(), before);
 }
+
+#[test]
+fn explain_scores_with_learned_tastes_and_names_them() {
+    let features = [
+        fast_food("ff1", 300.0),
+        fast_food("ff2", 400.0),
+        fast_food("ff3", 500.0),
+        fast_food("ff4", 600.0),
+        cafe("cafe", 800.0),
+    ];
+    let mut sim = hungry(&features, json!({}));
+    for i in 0..3 {
+        let _ = ask_and(&mut sim, i * 10, "dismissed");
+    }
+    // Explained as a position: no quiet hours, past the gap, under the cap.
+    let open = json!({"consent": true, "min_gap_min": 10, "max_per_day": 10});
+    let _ = sim.send("profile", &open, &t(25));
+    let _ = sim.at(ANNECY, json!({}), &t(620));
+    let explanation = sim
+        .engine
+        .explain(DEV, &kairos::Stamp::parse(&t(620)).unwrap(), usize::MAX);
+    let ff4 = explanation
+        .candidates
+        .iter()
+        .find(|c| c.merchant == "ff4")
+        .unwrap();
+    assert_eq!(
+        ff4.verdict,
+        kairos::explain::Verdict::Outranked { score: 900.0 }
+    );
+    assert_eq!(
+        ff4.learned,
+        [
+            "learned_against:amenity=fast_food",
+            "learned_against:cuisine=burger"
+        ]
+    );
+    let winner = explanation.winner().unwrap();
+    assert_eq!(winner.merchant, "cafe");
+    assert!(winner.learned.is_empty());
+}
+
+/// `kairos explain` after the public learning scenario names the learned
+/// tastes (the café, suggested, is out for 24 h: the last burger wins).
+#[test]
+fn the_explain_command_shows_learned_reasons() {
+    let case = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/scenarios/learned-fast-food-falls-behind-a-farther-cafe");
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.jsonl");
+    let mut text = std::fs::read_to_string(case.join("trace.jsonl")).unwrap();
+    text.push_str(
+        r#"{"at": "2026-07-15T12:30:00+02:00", "topic": "kairos/phone-7/profile", "payload": {"consent": true, "max_per_day": 10}}"#,
+    );
+    text.push('\n');
+    std::fs::write(&trace, text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kairos"))
+        .arg("explain")
+        .arg("--offers")
+        .arg(case.join("offers.geojson"))
+        .arg("--trace")
+        .arg(&trace)
+        .args(["--at", "2026-07-15T12:40:00+02:00", "--device", "phone-7"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = |id: &str| {
+        text.lines()
+            .find(|l| l.contains(id))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(line("cafe-du-lac").contains("suggested_in_24h"), "{text}");
+    assert!(
+        line("burger-4").contains(
+            "wins, score 900.0 m (learned_against:amenity=fast_food, learned_against:cuisine=burger)"
+        ),
+        "{text}"
+    );
+}

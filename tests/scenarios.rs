@@ -1,7 +1,8 @@
 //! Scenario folders (`tests/scenarios/<name>/{offers.geojson,trace.jsonl,expect.json}`,
 //! the public format): each is replayed through the built `kairos` binary, twice,
 //! and held to its `expect.json` (keys and meaning in docs/testing.md, the same
-//! as the public scenario checker's).
+//! as the public scenario checker's, plus `last`: the last suggestion, checked
+//! like `first`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -73,7 +74,10 @@ fn problems(case: &Path) -> Vec<String> {
             ));
         }
     }
-    for (key, idx) in [("first", 0), ("second", 1)] {
+    // `last` (this project's addition, which check_case.py passes over): the
+    // last suggestion, where learning scenarios show what was learned.
+    let last = sugg.len().saturating_sub(1);
+    for (key, idx) in [("first", 0), ("second", 1), ("last", last)] {
         let (Some(want), Some(s)) = (exp.get(key).and_then(Value::as_object), sugg.get(idx)) else {
             continue;
         };

@@ -257,3 +257,70 @@ fn a_stored_device_is_small() {
     assert!(sizes[1].1 < 2_500);
     assert!(sizes[3].1 < 50_000);
 }
+
+/// Learned tastes are part of the stored record: a restarted instance ranks
+/// with them, and its export shows them.
+#[tokio::test]
+async fn a_restarted_instance_ranks_with_the_tastes_in_its_file() {
+    let features = vec![
+        engine::museum("m1", 300.0),
+        engine::museum("m2", 350.0),
+        engine::place("gallery", 0.0, 400.0, json!({"tourism": "gallery"})),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.redb");
+    let ask = format!("kairos/{DEV}/ask");
+    let position = engine::pos(ANNECY, json!({})).to_string();
+    let profile = json!({"consent": true, "quiet_hours": "00:00-23:59"}).to_string();
+    {
+        let store = RedbStore::open(&path).await.unwrap();
+        let mut sim = Sim::new(&features);
+        step(
+            &mut sim,
+            &store,
+            format!("kairos/{DEV}/profile"),
+            profile,
+            t(-60),
+        )
+        .await;
+        for (i, want) in ["m1", "m2"].into_iter().enumerate() {
+            let at = i as i64 * 10;
+            let topic = format!("kairos/{DEV}/position");
+            step(&mut sim, &store, topic, position.clone(), t(at)).await;
+            let out = step(&mut sim, &store, ask.clone(), "{}".into(), t(at + 1)).await;
+            let s = suggestion(&out).unwrap();
+            assert_eq!(s.merchant.id, want);
+            let feedback = json!({"suggestion": s.id, "action": "dismissed"}).to_string();
+            step(
+                &mut sim,
+                &store,
+                format!("kairos/{DEV}/feedback"),
+                feedback,
+                t(at + 2),
+            )
+            .await;
+        }
+        let (stored, _) = store.load(DEV).await.unwrap().unwrap();
+        assert_eq!(stored.tastes.score_at("tourism=museum", at(0)), -2.0);
+    }
+    let store = RedbStore::open(&path).await.unwrap();
+    let mut sim = Sim::new(&[
+        engine::museum("m3", 300.0),
+        engine::place("gallery", 0.0, 400.0, json!({"tourism": "gallery"})),
+    ]);
+    let topic = format!("kairos/{DEV}/position");
+    step(&mut sim, &store, topic, position, t(30)).await;
+    // 300 m × 1.5 = 450 > 400: the gallery, though farther.
+    let out = step(&mut sim, &store, ask, "{}".into(), t(31)).await;
+    assert_eq!(suggestion(&out).unwrap().merchant.id, "gallery");
+    let out = step(
+        &mut sim,
+        &store,
+        format!("kairos/{DEV}/export"),
+        String::new(),
+        t(40),
+    )
+    .await;
+    let data = engine::only_json(&out);
+    assert_eq!(data["tastes"], json!({"tourism=museum": -2}));
+}

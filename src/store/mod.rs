@@ -325,6 +325,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_record_written_before_tastes_loads_learning_with_none_learned() {
+        let old = br#"{"schema": 1, "profile": {"consent": true, "lang": "fr"},
+            "history": [{"id": "s-1", "at": "2026-07-15T12:00:00Z", "merchant": "m1", "offer": "place"}],
+            "dismissed": [["m2", "o"]], "blocked": []}"#;
+        let state = decode("d", old).unwrap();
+        let profile = state.profile.as_ref().unwrap();
+        assert!(
+            profile.consent && profile.learn,
+            "learning is on by default"
+        );
+        assert!(state.tastes.is_empty());
+        assert_eq!(state.history[0].feedback, None);
+        assert!(state.history[0].tags.is_empty());
+        // Written again, it carries its tastes and round-trips.
+        let mut state = state;
+        state
+            .tastes
+            .learn(&["cuisine=italian".to_string()], 1.0, state.history[0].at);
+        assert_eq!(decode("d", &encode(&state)).unwrap(), state);
+    }
+
+    #[test]
     fn a_record_from_a_newer_kairos_is_refused_not_dropped() {
         let text = br#"{"schema": 2, "blocked": ["m1"]}"#;
         let err = decode("car-1", text).unwrap_err();
@@ -340,6 +362,7 @@ mod tests {
         let sparse = decode("d", br#"{"schema": 1}"#).unwrap();
         assert_eq!(sparse, PersistedDevice::default());
         assert!(decode("d", b"not json").is_err());
+        assert!(decode("d", br#"{"schema": 1}"#).unwrap().tastes.is_empty());
         assert!(decode("d", br#"{"schema": 0}"#).is_err());
     }
 }

@@ -99,6 +99,17 @@ impl RedisServer {
         keys.sort();
         keys
     }
+
+    /// The field `field` of the hash at `key`, if any.
+    pub fn hget(&self, key: &str, field: &str) -> Option<String> {
+        let client = redis::Client::open(self.url()).unwrap();
+        let mut con = client.get_connection().unwrap();
+        redis::cmd("HGET")
+            .arg(key)
+            .arg(field)
+            .query(&mut con)
+            .unwrap()
+    }
 }
 
 impl Drop for RedisServer {

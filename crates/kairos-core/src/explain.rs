@@ -65,6 +65,9 @@ pub struct Explained {
     pub placed: Option<Placed>,
     /// What the decision says.
     pub verdict: Verdict,
+    /// For an eligible offer, the learned tastes in its score: `learned:<tag>`
+    /// and `learned_against:<tag>`, as a suggestion's reasons give them.
+    pub learned: Vec<String>,
 }
 
 /// Where a candidate was placed.
@@ -183,6 +186,7 @@ impl crate::engine::Engine {
                 straight_m: rules::whole_metres(straight_m),
                 placed,
                 verdict,
+                learned: Vec::new(),
             };
         let crate::decide::Scratch { hours, search } = &mut *scratch;
         let mut placer = Placer::new(&situation, situation.route, search);
@@ -223,13 +227,13 @@ impl crate::engine::Engine {
                 };
                 winner_listed |= is_winner;
                 let placed = place.as_ref().map(placed);
-                explanation.candidates.push(explained(
-                    merchant,
-                    offer,
-                    found.distance_m,
-                    placed,
-                    verdict,
-                ));
+                let eligible = !matches!(verdict, Verdict::RuledOut(_));
+                let mut item = explained(merchant, offer, found.distance_m, placed, verdict);
+                let verdict = facts.learned(&learned);
+                if eligible && (verdict.learned || verdict.against) {
+                    item.learned = learned.reasons(merchant);
+                }
+                explanation.candidates.push(item);
             }
         }
         explanation
