@@ -300,11 +300,16 @@ fn run_size(args: &Args, n: usize, table: &mut Table) -> AnyResult<()> {
     );
 
     // The full decision on a warm engine.
-    let (full, full_gf) = full_decisions(&catalog, &text, &sample);
+    let (full, full_gf, full_tasted) = full_decisions(&catalog, &text, &sample);
     table.set(
         "full decision (trace profiles): q/s (p50 / p99 µs)",
         n,
         format!("{} ({})", full.rate(), full.p50_p99()),
+    );
+    table.set(
+        "full decision (trace profiles, with learned tastes): q/s (p50 / p99 µs)",
+        n,
+        format!("{} ({})", full_tasted.rate(), full_tasted.p50_p99()),
     );
     table.set(
         "full decision (gluten-free profile): q/s (p50 / p99 µs)",
@@ -563,12 +568,19 @@ type Decisions = Latencies<(bool, usize)>;
 /// `best_offer` on a warm engine: the trace is stepped up to each sampled
 /// position (untimed), then the decision for that device is timed, with its own
 /// profile and with a gluten-free one.
-fn full_decisions(catalog: &Arc<Catalog>, text: &[u8], sample: &[&Fix]) -> (Decisions, Decisions) {
+fn full_decisions(
+    catalog: &Arc<Catalog>,
+    text: &[u8],
+    sample: &[&Fix],
+) -> (Decisions, Decisions, Decisions) {
     let mut engine = Engine::new(Config::default().engine, Arc::clone(catalog));
     let mut wanted = sample.iter().peekable();
-    let (mut own, mut gf) = (Vec::new(), Vec::new());
-    let (mut own_answers, mut gf_answers) = (Vec::new(), Vec::new());
-    let (mut own_total, mut gf_total) = (Duration::ZERO, Duration::ZERO);
+    let (mut own, mut gf, mut tasted) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut own_answers, mut gf_answers, mut tasted_answers) =
+        (Vec::new(), Vec::new(), Vec::new());
+    let (mut own_total, mut gf_total, mut tasted_total) =
+        (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    let tastes = learned_tastes(sample.first().map(|f| f.at.time));
     // The engine's own memos (opening-hours states, road search), as the engine keeps them.
     let mut scratch = Scratch::default();
     for line in text.lines().map_while(Result::ok) {
@@ -636,11 +648,51 @@ fn full_decisions(catalog: &Arc<Catalog>, text: &[u8], sample: &[&Fix]) -> (Deci
             until,
         );
         gf_answers.push((answer.is_some(), walk));
+        // The same device and profile, having learned: the one decision
+        // timed, the copy made beforehand.
+        let mut learned = device.clone();
+        learned.tastes = tastes.clone();
+        let situation = Situation {
+            catalog,
+            access: None,
+            device: &learned,
+            profile,
+            position,
+            road_match: None,
+            now,
+            route: None,
+        };
+        let t = Instant::now();
+        let answer = std::hint::black_box(best_offer(&situation, profile, &mut scratch));
+        let d = t.elapsed();
+        tasted.push(d);
+        tasted_total += d;
+        tasted_answers.push((answer.is_some(), 0));
     }
     (
         Latencies::new(own, own_total, own_answers),
         Latencies::new(gf, gf_total, gf_answers),
+        Latencies::new(tasted, tasted_total, tasted_answers),
     )
+}
+
+/// What a person who gave feedback for a while has learned: fond of Italian
+/// food, cafés and bakeries, against fast food and burgers (both factors and
+/// the tag signature in play).
+fn learned_tastes(at: Option<DateTime<Utc>>) -> kairos::tastes::Tastes {
+    let mut tastes = kairos::tastes::Tastes::default();
+    let Some(at) = at else { return tastes };
+    for (tag, score) in [
+        ("cuisine=italian", 3.0),
+        ("amenity=cafe", 2.0),
+        ("shop=bakery", 2.5),
+        ("cuisine=pizza", 1.0),
+        ("amenity=fast_food", -3.0),
+        ("cuisine=burger", -2.0),
+    ] {
+        tastes.learn(&[tag.to_string()], score, at);
+    }
+    tastes
 }
 
 /// How many candidates the decision's walk yields up to `until` metres (the

@@ -33,8 +33,8 @@
 #![warn(missing_docs)]
 
 pub use kairos_core::{
-    catalog, decide, delivery, device, engine, feedback, geodesy, index, input, message, offers,
-    output, roads, rules, stamp, suggestion, tag_signature,
+    catalog, decide, delivery, device, engine, export, feedback, geodesy, index, input, message,
+    offers, output, roads, rules, stamp, suggestion, tag_signature, tastes,
 };
 pub use kairos_core::{Catalog, Engine, EngineConfig, Stamp};
 

@@ -77,12 +77,20 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         roads: Option<PathBuf>,
     },
-    /// The seed example, live: embedded broker, bundled offers, the demo car
-    /// driven over real MQTT; prints each suggestion and exits.
+    /// The seed example, live: embedded broker, bundled offers, roads and
+    /// drive (Monaco), the cars driven over real MQTT; prints each suggestion
+    /// and exits.
     Demo {
         /// Where the embedded broker listens [default: a free loopback port].
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// The straight-line demo instead (Annecy, no roads).
+        #[arg(long)]
+        straight: bool,
+        /// Road network instead of the bundled Monaco one: an OSM extract
+        /// (.osm.pbf) or a file of `kairos import roads`.
+        #[arg(long, value_name = "FILE", conflicts_with = "straight")]
+        roads: Option<PathBuf>,
     },
     /// Subscribe to the input topics of a broker and write what arrives as a
     /// trace file (for `replay`). Runs until SIGINT/SIGTERM.
@@ -271,17 +279,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = Config::load_with(config.as_deref(), &overrides)?;
             warn_about_unshared_state(&config);
             let mut options = ServeOptions::new(config, OfferSource::Paths(offers));
-            options.roads = roads;
+            options.roads = roads.map(kairos::serve::RoadSource::Path);
             runtime()?.block_on(kairos::serve::serve(
                 options,
                 kairos::serve::shutdown_signal(),
             ))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo { listen } => {
+        Command::Demo {
+            listen,
+            straight,
+            roads,
+        } => {
             init_logging("warn,rumqttd=off");
             runtime()?.block_on(kairos::serve::demo::demo(
-                listen,
+                kairos::serve::demo::DemoOptions {
+                    listen,
+                    straight,
+                    roads,
+                },
                 &mut std::io::stdout().lock(),
             ))?;
             Ok(ExitCode::SUCCESS)

@@ -3,9 +3,11 @@
 //! kill (profile, history, blocks) still governs every decision after the
 //! restart.
 
-mod live_support;
+mod support;
 
-use live_support::{merchant, museums, position, Client, Kairos, Mosquitto};
+use support::live;
+
+use live::{merchant, museums, position, Client, Kairos, Mosquitto};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_engine_restarts_with_the_gap_the_profile_and_the_blocks() {

@@ -5,14 +5,22 @@
 //! SPEC's rules and ranking (the 24 h no-repeat included), written here from
 //! SPEC's words.
 //!
+//! The device also carries random learned tastes (scores −5..+5 on the taste
+//! tags of these merchants, some old enough to have halved): the reference
+//! ranks with × 0.85 and × 1.5 as SPEC "Remembered tastes" says, the profile's
+//! own `likes`/`dislikes` taking precedence.
+//!
 //! The engine prunes a lot on the way (index partitions, the heading wedge,
-//! the tag signature of `likes`, the score floor, the opening-hours memo); the
-//! reference prunes nothing, so any pruning that loses the winner fails here.
+//! the tag signature of `likes` and learned tastes, the score floor, the
+//! opening-hours memo); the reference prunes nothing, so any pruning that
+//! loses the winner fails here.
 
-mod common;
+mod support;
+
+use support::engine;
 
 use chrono::{DateTime, Utc};
-use common::*;
+use engine::*;
 use kairos::geodesy::{LatLon, TravelFrame};
 use kairos::index::FoodFilter;
 use kairos::offers::Merchant;
@@ -42,6 +50,65 @@ const LIKES: [&str; 4] = [
     "shop=clothes",
     "cuisine=burger",
 ];
+
+/// Taste tags the merchants above carry.
+const TASTE_TAGS: [&str; 10] = [
+    "tourism=museum",
+    "amenity=restaurant",
+    "amenity=cafe",
+    "shop=clothes",
+    "shop=bakery",
+    "amenity=arts_centre",
+    "cuisine=italian",
+    "cuisine=regional",
+    "cuisine=pizza",
+    "cuisine=burger",
+];
+
+/// A learned taste: (tag, score when it last changed, days since).
+type TasteSpec = (usize, i32, i64);
+
+fn tastes_spec() -> impl Strategy<Value = Vec<TasteSpec>> {
+    prop_oneof![
+        1 => Just(Vec::new()),
+        3 => prop::collection::vec((0..TASTE_TAGS.len(), -5..=5i32, prop_oneof![Just(0i64), 0..100i64]), 0..6),
+    ]
+}
+
+/// Gives the device of `sim` the learned tastes of `specs`, each changed
+/// that many days before `T0` (a repeated tag: its last spec wins).
+fn learn(sim: &mut Sim, specs: &[TasteSpec]) {
+    let t0 = DateTime::parse_from_rfc3339(T0).unwrap().to_utc();
+    let mut state = sim
+        .engine
+        .export_device(DEV)
+        .expect("the profile made the device");
+    state.tastes = kairos::tastes::Tastes::default();
+    for &(tag, score, days) in specs {
+        let tag = [TASTE_TAGS[tag].to_string()];
+        let at = t0 - chrono::TimeDelta::days(days);
+        let now = state.tastes.score_at(&tag[0], at);
+        state.tastes.learn(&tag, f64::from(score) - now, at);
+    }
+    sim.engine.import_device(DEV, state);
+}
+
+/// The scores of `specs` in force at `now`, by SPEC's words: halved once per
+/// full 30 days since the change.
+fn scores_at(specs: &[TasteSpec], now: DateTime<Utc>) -> Vec<(&'static str, f64)> {
+    let t0 = DateTime::parse_from_rfc3339(T0).unwrap().to_utc();
+    let mut last: std::collections::BTreeMap<&str, (i32, i64)> = Default::default();
+    for &(tag, score, days) in specs {
+        last.insert(TASTE_TAGS[tag], (score, days));
+    }
+    last.into_iter()
+        .map(|(tag, (score, days))| {
+            let changed = t0 - chrono::TimeDelta::days(days);
+            let periods = (now - changed).num_seconds() / (30 * 86_400);
+            (tag, f64::from(score) / 2f64.powi(periods as i32))
+        })
+        .collect()
+}
 
 /// One offer of a merchant: (for the `vacation` trip only, radius, own hours).
 type OfferSpec = (bool, Option<f64>, Option<usize>);
@@ -141,6 +208,7 @@ fn reference(
     profile: &Profile,
     situation: &Situation,
     suggested: &[(String, String)],
+    tastes: &[(&str, f64)],
     now: DateTime<Utc>,
 ) -> Option<(String, String)> {
     let Situation {
@@ -192,9 +260,22 @@ fn reference(
                 continue;
             }
             let liked = profile.likes.iter().any(|p| has_tag(m, p));
+            // A tag of the profile's own ignores its learned score.
+            let learned = |wanted: &dyn Fn(f64) -> bool| {
+                tastes.iter().any(|(tag, score)| {
+                    wanted(*score)
+                        && has_tag(m, tag)
+                        && !profile.likes.contains(tag)
+                        && !profile.dislikes.contains(tag)
+                })
+            };
+            let learned_for = learned(&|s| s >= 2.0);
+            let learned_against = learned(&|s| s <= -2.0);
             let score = (d.round() as u64)
                 * if liked { 75 } else { 100 }
-                * if has_audience { 90 } else { 100 };
+                * if has_audience { 90 } else { 100 }
+                * if learned_for { 85 } else { 100 }
+                * if learned_against { 150 } else { 100 };
             let candidate = (score, m.id.to_string(), offer.id.to_string());
             if best.as_ref().is_none_or(|b| candidate < *b) {
                 best = Some(candidate);
@@ -250,6 +331,7 @@ proptest! {
         heading in 0.0..360.0f64,
         // When the asks come, in seconds after T0 (arrival times carry seconds).
         asks in prop::collection::vec(0..5_400i64, 1..4),
+        tastes in tastes_spec(),
     ) {
         let features = features(&specs);
         // Quiet hours all day: positions suggest nothing; `ask` ignores them.
@@ -264,6 +346,7 @@ proptest! {
         );
         let trip = if vacation { "vacation" } else { "commute" };
         sim.context(json!({"hungry": hungry, "trip": trip}), &t(-60));
+        learn(&mut sim, &tastes);
         let situation = Situation { hungry, vacation, speed, heading };
         let catalog = catalog(&features);
         let t0 = DateTime::parse_from_rfc3339(T0).unwrap().to_utc();
@@ -276,7 +359,8 @@ proptest! {
             let answer = suggestion(&sim.ask(json!({}), &t(offset)))
                 .map(|s| (s.merchant.id, s.offer.id));
             let now = t0 + chrono::TimeDelta::seconds(offset);
-            let expected = reference(&catalog, &profile, &situation, &suggested, now);
+            let scores = scores_at(&tastes, now);
+            let expected = reference(&catalog, &profile, &situation, &suggested, &scores, now);
             prop_assert_eq!(&answer, &expected, "ask at T0 + {} s", offset);
             suggested.extend(answer);
         }
@@ -298,6 +382,7 @@ proptest! {
         speed in prop_oneof![Just(0.0), 2.0..30.0f64],
         heading in 0.0..360.0f64,
         offset in 0..5_400i64,
+        tastes in tastes_spec(),
     ) {
         let features = features(&specs);
         let mut sim = Sim::consenting(
@@ -306,6 +391,7 @@ proptest! {
         );
         let trip = if vacation { "vacation" } else { "commute" };
         sim.context(json!({"hungry": hungry, "trip": trip}), &t(-60));
+        learn(&mut sim, &tastes);
         let moved = sim.at(ANNECY, json!({"speed": speed, "heading": heading}), &t(offset));
         let made = suggestion(&moved).map(|s| (s.merchant.id, s.offer.id));
         let at = kairos::Stamp::parse(&t(offset)).unwrap();
@@ -361,4 +447,43 @@ fn a_liked_offer_for_the_trip_wins_from_farther_than_a_plain_one() {
     let _ = sim.at(ANNECY, json!({"speed": 5.0, "heading": 0.0}), &t(-1));
     // 1,450 × 0.75 × 0.9 = 978.75 < 1,000.
     assert_eq!(merchant(&sim.ask(json!({}), T0)).as_deref(), Some("liked"));
+}
+
+/// The same edge with learned tastes: × 0.85 from what was learned, alone or
+/// with × 0.75 liked and × 0.9 audience, reaches past a plain offer; the walk
+/// (its rings and its tag signature) must look that far.
+#[test]
+fn a_learned_offer_wins_from_farther_than_a_plain_one() {
+    for (likes, distance_m) in [(json!([]), 1_170.0), (json!(["cuisine=italian"]), 1_560.0)] {
+        let features = [
+            place("plain", 0.0, 1_000.0, json!({"tourism": "museum"})),
+            place(
+                "learned",
+                0.0,
+                distance_m,
+                json!({"amenity": "arts_centre", "cuisine": "italian", "offers": [
+                    {"id": "trip", "title": "For the trip", "audience": {"trip": ["vacation"]}}
+                ]}),
+            ),
+        ];
+        let mut sim = Sim::consenting(
+            &features,
+            json!({"likes": likes, "quiet_hours": "00:00-23:59"}),
+        );
+        sim.context(json!({"trip": "vacation"}), &t(-60));
+        let arts = TASTE_TAGS.iter().position(|t| *t == "amenity=arts_centre");
+        learn(&mut sim, &[(arts.unwrap(), 2, 0)]);
+        let _ = sim.at(ANNECY, json!({"speed": 5.0, "heading": 0.0}), &t(-1));
+        // 1,170 × 0.85 × 0.9 = 895.05; 1,560 × 0.75 × 0.85 × 0.9 = 895.05.
+        let learned = if likes == json!([]) {
+            "alone"
+        } else {
+            "with likes"
+        };
+        assert_eq!(
+            merchant(&sim.ask(json!({}), T0)).as_deref(),
+            Some("learned"),
+            "learned {learned}"
+        );
+    }
 }

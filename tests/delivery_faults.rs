@@ -14,14 +14,16 @@
 //! (before the burst) makes its one pull suggestion, so later positions make
 //! none: every suggestion in the burst is an `ask`'s answer.
 
-mod live_support;
+mod support;
+
+use support::live;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
 use kairos::store::{DeviceStore, RedbStore};
-use live_support::{free_port, position, Client, Kairos, Mosquitto, WAIT};
+use live::{free_port, position, Client, Kairos, Mosquitto, WAIT};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio::sync::mpsc;
 
@@ -42,8 +44,8 @@ fn offers(dir: &Path) -> std::path::PathBuf {
         "geometry":{{"type":"Point","coordinates":[{lon},{lat}]}},
         "properties":{{"id":"m1","name":"Museum","tourism":"museum","offers":[{}]}}}}]}}"#,
         offers.join(","),
-        lat = live_support::HOME.0 + 0.0009,
-        lon = live_support::HOME.1,
+        lat = live::HOME.0 + 0.0009,
+        lon = live::HOME.1,
     );
     let path = dir.join("offers.geojson");
     std::fs::write(&path, text).unwrap();
@@ -305,75 +307,35 @@ async fn a_burst_through_a_killed_kairos_is_applied_exactly_once() {
 
 /// Mosquitto with the shipped delivery settings (deploy/mosquitto: the
 /// block above `include_dir`, persistence in `dir`), on `port`.
-struct PersistentMosquitto {
-    child: std::process::Child,
-}
-
-impl PersistentMosquitto {
-    fn start(dir: &Path, port: u16) -> Self {
-        let shipped =
-            std::fs::read_to_string(live_support::data("deploy/mosquitto/mosquitto.conf")).unwrap();
-        let delivery: String = shipped
-            .lines()
-            .take_while(|l| !l.starts_with("include_dir"))
-            .map(|l| format!("{l}\n"))
-            .collect();
-        assert!(
-            delivery.contains("persistence true"),
-            "the shipped config persists"
-        );
-        let delivery = delivery.replace("/var/lib/mosquitto/", &format!("{}/", dir.display()));
-        // Mosquitto started as root runs as user `mosquitto`: it must write here.
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
-        let conf = dir.join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!("{delivery}listener {port} 127.0.0.1\nallow_anonymous true\nlog_dest stderr\n"),
-        )
-        .unwrap();
-        let child = std::process::Command::new(live_support::mosquitto_binary())
-            .arg("-c")
-            .arg(&conf)
-            .stdout(std::process::Stdio::null())
-            .stderr(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(dir.join("mosquitto.log"))
-                    .unwrap(),
-            )
-            .spawn()
-            .expect("mosquitto starts");
-        let deadline = std::time::Instant::now() + WAIT;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "mosquitto listens");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Self { child }
-    }
-
-    /// SIGTERM (Mosquitto saves its state), and waits for it to be gone.
-    fn stop(&mut self) {
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for PersistentMosquitto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn persistent_mosquitto(dir: &Path, port: u16) -> Mosquitto {
+    let shipped = std::fs::read_to_string(live::data("deploy/mosquitto/mosquitto.conf")).unwrap();
+    let delivery: String = shipped
+        .lines()
+        .take_while(|l| !l.starts_with("include_dir"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(
+        delivery.contains("persistence true"),
+        "the shipped config persists"
+    );
+    let delivery = delivery.replace("/var/lib/mosquitto/", &format!("{}/", dir.display()));
+    // Mosquitto started as root runs as user `mosquitto`: it must write here.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let conf = dir.join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!("{delivery}listener {port} 127.0.0.1\nallow_anonymous true\nlog_dest stderr\n"),
+    )
+    .unwrap();
+    Mosquitto::on_config(conf, &[port])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_through_a_restarted_mosquitto_is_applied_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut broker = PersistentMosquitto::start(dir.path(), port);
+    let mut broker = persistent_mosquitto(dir.path(), port);
     let url = format!("mqtt://127.0.0.1:{port}");
     let offers = offers(dir.path());
     let config = config(dir.path());
@@ -404,8 +366,8 @@ async fn a_burst_through_a_restarted_mosquitto_is_applied_exactly_once() {
             .unwrap();
         note(&mut answers, &topic, &payload);
     }
-    broker.stop();
-    let _broker = PersistentMosquitto::start(dir.path(), port);
+    broker.terminate();
+    broker.restart();
     let log = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap_or_default();
     collect(&mut answers, &mut inbox, &|| {
         format!(

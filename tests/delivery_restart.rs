@@ -4,11 +4,13 @@
 //! merchant, another sends its profile, a third `forget` (all QoS 1, none
 //! retained); kairos restarts and all three hold.
 
-mod live_support;
+mod support;
+
+use support::live;
 
 use std::collections::BTreeSet;
 
-use live_support::{merchant, museums, position, Client, Kairos, Mosquitto};
+use live::{merchant, museums, position, Client, Kairos, Mosquitto};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inputs_sent_while_kairos_is_down_are_applied_when_it_is_back() {

@@ -1,11 +1,13 @@
 //! Determinism (STYLE "Deterministic"): the same replay twice, and with the
 //! merchants shuffled in the offer file, gives identical bytes.
 
-mod common;
+mod support;
+
+use support::engine;
 
 use std::sync::Arc;
 
-use common::*;
+use engine::*;
 use kairos::config::EngineConfig;
 use kairos::Engine;
 use serde_json::{json, Value};

@@ -1,9 +1,11 @@
 //! Edge cases found in review: exact ties, unusual trace bytes, stale-only
 //! asks, floods of feedback and rate limiting under steady overload.
 
-mod common;
+mod support;
 
-use common::*;
+use support::engine;
+
+use engine::*;
 use kairos::replay::replay;
 use serde_json::json;
 

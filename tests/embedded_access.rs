@@ -6,6 +6,10 @@
 //! by a kairos that logs in with an account of its own (not in the file);
 //! on loopback without accounts anyone is answered, as before.
 
+mod support;
+
+use support::live;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -13,8 +17,7 @@ use std::time::{Duration, Instant};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio::sync::mpsc;
 
-mod live_support;
-use live_support::{free_port, listen, merchant, museums, position, WAIT};
+use live::{free_port, listen, merchant, museums, position, WAIT};
 
 const DEVICE: &str = "car-42";
 const PASSWORD: &str = "correct horse battery staple";

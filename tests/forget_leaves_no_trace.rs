@@ -2,14 +2,15 @@
 //! device is left in the state store (the redb file's bytes, Redis's keys)
 //! nor retained on the broker.
 
-mod live_support;
-mod store_support;
+mod support;
+
+use support::{live, redis_server};
 
 use std::time::Duration;
 
 use kairos::store::{DeviceStore, RedbStore};
-use live_support::{museums, position, Client, Kairos, Mosquitto};
-use store_support::RedisServer;
+use live::{museums, position, Client, Kairos, Mosquitto};
+use redis_server::RedisServer;
 
 /// A device id found nowhere else.
 const DEVICE: &str = "forget-me-7f3a";

@@ -14,8 +14,12 @@
 //! message that had to come after it (one publisher's messages reach a
 //! subscriber in order, and kairos answers in the order it reads).
 
+mod support;
+
+use support::live;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use kairos::config::ServeConfig;
 use kairos::serve::{serve, BrokerChoice, Clock, OfferSource, ServeOptions, ServeSummary};
@@ -28,8 +32,7 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-mod live_support;
-use live_support::{free_port, merchant, mosquitto_binary, museums, position, WAIT};
+use live::{free_port, merchant, museums, position, Mosquitto, WAIT};
 
 /// The shipped files, from the repository.
 fn shipped(path: &str) -> PathBuf {
@@ -89,10 +92,9 @@ fn make_certificates(root: &Path) -> PathBuf {
 
 /// The shipped access configuration on a Mosquitto of our own; killed on drop.
 struct ShippedMosquitto {
-    child: Child,
+    _broker: Mosquitto,
     port: u16,
     ca: PathBuf,
-    _dir: tempfile::TempDir,
 }
 
 impl ShippedMosquitto {
@@ -152,33 +154,11 @@ impl ShippedMosquitto {
                 conf_d.display()
             ),
         );
-        let log = std::fs::File::create(root.join("mosquitto.log")).unwrap();
-        let mut child = Command::new(mosquitto_binary())
-            .arg("-c")
-            .arg(&main)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("mosquitto must be installed for this test (apt-get install mosquitto)");
-        let deadline = std::time::Instant::now() + WAIT;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!(
-                    "mosquitto exited ({status}) on the shipped configuration:\n{}",
-                    std::fs::read_to_string(root.join("mosquitto.log")).unwrap_or_default()
-                );
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "mosquitto did not listen on {port}"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        let broker = Mosquitto::with_config(dir, main, &[port]);
         Self {
-            child,
+            _broker: broker,
             port,
             ca,
-            _dir: dir,
         }
     }
 
@@ -205,13 +185,6 @@ impl ShippedMosquitto {
             options.set_credentials(user, password);
         }
         options
-    }
-}
-
-impl Drop for ShippedMosquitto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

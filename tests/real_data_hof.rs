@@ -1,7 +1,7 @@
 //! All 263 real Hof floating-car tracks replayed with several kinds of people in
 //! the cars, each device's suggestions refereed against its own settings.
 //!
-//! The tracks come from `../shared/data/traces/hof-floating-car/points.csv`,
+//! The tracks come from `$KAIROS_DATA_DIR/traces/hof-floating-car/points.csv`,
 //! imported with kairos's importer and `--device hof` (`hof-0` … `hof-262`).
 //!
 //! **Merchants.** The shared data has no extract of Hof, so the test uses the
@@ -17,12 +17,13 @@
 //! of profile by track number), and the same tracks shared by four "fleet"
 //! devices over nine months, so that gaps, daily caps, the 24 h no-repeat rule
 //! and quiet hours bind. Each asserts: nothing without consent, no error line,
-//! no replay log, every suggestion passes the referee of `common/real_data.rs`
+//! no replay log, every suggestion passes the referee of `support/referee.rs`
 //! (including gap, cap, no-repeat and quiet hours with the device's own
 //! settings, gap floor 10 min), and some suggestions are made.
 
-#[path = "common/real_data.rs"]
-mod real_data;
+mod support;
+
+use support::real_data;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -206,6 +207,9 @@ fn without_consent(n: usize) -> bool {
 
 #[test]
 fn every_hof_car_with_its_own_person_hears_only_what_fits() {
+    if support::data::real_dir().is_none() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let positions = hof_positions(dir.path());
     let (offers, offer_json) = merchants_moved_to_hof(dir.path(), &positions);
@@ -236,6 +240,9 @@ fn every_hof_car_with_its_own_person_hears_only_what_fits() {
 
 #[test]
 fn four_fleet_cars_driving_every_hof_track_over_nine_months_respect_their_settings() {
+    if support::data::real_dir().is_none() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let positions = hof_positions(dir.path());
     let (offers, offer_json) = merchants_moved_to_hof(dir.path(), &positions);

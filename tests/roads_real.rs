@@ -5,6 +5,8 @@
 //!
 //! Each test skips with a message when the shared data is absent.
 
+mod support;
+
 use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -12,17 +14,7 @@ use kairos::geodesy::{distance_m, LatLon};
 use kairos::import::roads::load_roads;
 use kairos::roads::{MatchState, RoadBuilder, RoadMatch, RoadNetwork, SearchScratch};
 
-fn data(rel: &str) -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data")
-        .join(rel);
-    if path.exists() {
-        Some(path)
-    } else {
-        eprintln!("skipped: {} is absent", path.display());
-        None
-    }
-}
+use support::data::real as data;
 
 /// One position of a trace: where, heading, speed, and the track.
 struct Fix {

@@ -2,9 +2,11 @@
 //! the detour (twice the straight offset), its ranking, its messages, when a
 //! route is in use, and the `route` input's errors.
 
-mod common;
+mod support;
 
-use common::*;
+use support::engine;
+
+use engine::*;
 use kairos::explain::Verdict;
 use kairos::rules::Rule;
 use serde_json::{json, Value};

@@ -1,9 +1,11 @@
 //! Decision rule 5 and the ranking: audiences, hunger, dislikes, likes, and
 //! deterministic ties.
 
-mod common;
+mod support;
 
-use common::*;
+use support::engine;
+
+use engine::*;
 use serde_json::{json, Value};
 
 /// One museum 300 m away with one offer whose audience is `audience`.

@@ -1,9 +1,11 @@
 //! Decision rules 1–4 of SPEC: consent, diets, hours and validity at arrival,
 //! reach, the cone ahead and the side of the road.
 
-mod common;
+mod support;
 
-use common::*;
+use support::engine;
+
+use engine::*;
 use serde_json::json;
 
 // ---------------------------------------------------------------- consent (rule 1)

@@ -2,9 +2,11 @@
 //! message on the device's `error` topic and leaves its state as it was; topics
 //! that name no valid device are dropped without an answer.
 
-mod common;
+mod support;
 
-use common::*;
+use support::engine;
+
+use engine::*;
 use kairos::output::{Body, Output};
 use serde_json::json;
 

@@ -2,9 +2,11 @@
 //! message text in English and French, and geodesic distances and bearings
 //! that hold across the antimeridian, near the pole and at 70° N.
 
-mod common;
+mod support;
 
-use common::*;
+use support::engine;
+
+use engine::*;
 use kairos::output::Suggestion;
 use serde_json::{json, Value};
 

@@ -1,9 +1,11 @@
 //! Decision rule 6 and what surrounds it: quiet hours, gap, daily cap, no repeat,
 //! feedback, stale and inaccurate positions, context lifetimes, `ask`, `forget`.
 
-mod common;
+mod support;
 
-use common::*;
+use support::engine;
+
+use engine::*;
 use serde_json::{json, Value};
 
 /// Museums 100, 200, ... m north: `n` distinct offers, nearest first as m1, m2, ...

@@ -3,14 +3,15 @@
 //! real binary, a real Mosquitto, a real Redis. When one instance is killed,
 //! the other answers every device, from the state the dead one saved.
 
-mod live_support;
-mod store_support;
+mod support;
+
+use support::{live, redis_server};
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use live_support::{merchant, museums, per_device, position, Client, Kairos, Mosquitto};
-use store_support::RedisServer;
+use live::{merchant, museums, per_device, position, Client, Kairos, Mosquitto};
+use redis_server::RedisServer;
 
 const DEVICES: usize = 50;
 const ROUNDS: usize = 5;
@@ -59,7 +60,7 @@ async fn two_instances_share_the_load_and_each_device_gets_at_most_one_suggestio
     let mut cars = Client::connect(broker.port, &["kairos/+/suggestion", "kairos/+/error"]).await;
     // Both subscribed: probes until each instance has answered one.
     let asks = |k: &Kairos| k.counter("kairos_events_total");
-    let deadline = std::time::Instant::now() + live_support::WAIT;
+    let deadline = std::time::Instant::now() + live::WAIT;
     while asks(&one) == 0.0 || asks(&two) == 0.0 {
         cars.ready().await;
         assert!(

@@ -1,7 +1,7 @@
 //! Scenario folders (`tests/scenarios/<name>/{offers.geojson,trace.jsonl,expect.json}`,
 //! the public format): each is replayed through the built `kairos` binary, twice,
-//! and held to its `expect.json` with the same keys and meaning as
-//! `/work/shared/tools/check_case.py`.
+//! and held to its `expect.json` (keys and meaning in docs/testing.md, the same
+//! as the public scenario checker's).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

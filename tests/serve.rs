@@ -4,6 +4,10 @@
 //! timeout so a broken build fails instead of hanging; a missing Mosquitto
 //! fails loudly.
 
+mod support;
+
+use support::live;
+
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -18,8 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-mod live_support;
-use live_support::{data, drive, free_address, listen, mosquitto_binary};
+use live::{data, drive, free_address, listen, Mosquitto};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -129,59 +132,6 @@ fn assert_seed_suggestion(topic: &str, s: &serde_json::Value) {
         s["message"],
         "Gluten-free holiday lunch — 3 km ahead, on your right"
     );
-}
-
-/// A Mosquitto broker on its own port, killed on drop.
-struct Mosquitto {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Mosquitto {
-    fn start(port: u16) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("kairos-mosquitto-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let conf = dir.join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
-        )
-        .unwrap();
-        let child = Command::new(mosquitto_binary())
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mosquitto must be installed for this test (apt-get install mosquitto mosquitto-clients)");
-        let deadline = std::time::Instant::now() + WAIT;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "mosquitto did not start on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Self { child, port, dir }
-    }
-
-    fn url(&self) -> String {
-        format!("mqtt://127.0.0.1:{}", self.port)
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 /// `mosquitto_pub` one message (QoS 1).
@@ -298,7 +248,7 @@ async fn serve_on_the_embedded_broker_answers_a_drive_with_the_seed_suggestion()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_on_mosquitto_answers_mosquitto_pub_on_mosquitto_sub() {
-    let broker = Mosquitto::start(free_address().port());
+    let broker = Mosquitto::start();
     let (server, stop) = start_serve(
         BrokerChoice::External(broker.url().parse().unwrap()),
         lunchtime_clock(),
@@ -314,7 +264,7 @@ async fn serve_on_mosquitto_answers_mosquitto_pub_on_mosquitto_sub() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_speaks_mqtt_5_to_mosquitto_and_is_not_sent_its_own_answers() {
-    let broker = Mosquitto::start(free_address().port());
+    let broker = Mosquitto::start();
     let (server, stop) = start_serve(
         BrokerChoice::External(broker.url().parse().unwrap()),
         lunchtime_clock(),
@@ -449,7 +399,7 @@ async fn serve_through(broker: &Mosquitto, port: u16) -> (ServeSummary, u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_that_refuses_mqtt_5_gets_mqtt_3_1_1() {
-    let broker = Mosquitto::start(free_address().port());
+    let broker = Mosquitto::start();
     let (port, mut levels) = mqtt_311_only_broker(broker.port).await;
     let (summary, inputs) = serve_through(&broker, port).await;
     // MQTT 5 once, then 3.1.1, kept once connected.
@@ -460,7 +410,7 @@ async fn a_broker_that_refuses_mqtt_5_gets_mqtt_3_1_1() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_not_ready_at_first_still_gets_mqtt_5_once_it_is() {
-    let broker = Mosquitto::start(free_address().port());
+    let broker = Mosquitto::start();
     // The first two connections are cut right after their CONNECT, whatever
     // the version, as a proxy does while its MQTT 5 broker starts.
     let (port, mut levels) = proxy(
@@ -484,7 +434,7 @@ async fn a_broker_not_ready_at_first_still_gets_mqtt_5_once_it_is() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_keeps_answering_with_its_state_when_mosquitto_restarts_mid_drive() {
     let port = free_address().port();
-    let mut broker = Mosquitto::start(port);
+    let mut broker = Mosquitto::on_port(port);
     let (server, stop) = start_serve(
         BrokerChoice::External(broker.url().parse().unwrap()),
         lunchtime_clock(),
@@ -503,7 +453,7 @@ async fn serve_keeps_answering_with_its_state_when_mosquitto_restarts_mid_drive(
     }
     broker.stop();
     // Without persistence the new broker knows nothing: no retained profile.
-    let broker = Mosquitto::start(port);
+    let broker = Mosquitto::on_port(port);
     let sub = Sub::start(port);
     let positions: Vec<_> = lines
         .iter()
@@ -735,7 +685,7 @@ async fn an_owntracks_phone_location_gets_the_seed_suggestion() {
 /// edge waits for room instead of dropping, and the broker holds the rest.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_larger_than_the_engine_queue_is_held_back_not_dropped() {
-    let broker = Mosquitto::start(free_address().port());
+    let broker = Mosquitto::start();
     let address: SocketAddr = format!("127.0.0.1:{}", broker.port).parse().unwrap();
     let (server, stop) = start_serve_with(
         BrokerChoice::External(broker.url().parse().unwrap()),

@@ -5,6 +5,10 @@
 //! One test in its own binary: the `metrics` facade has one recorder per
 //! process, so one process serves one endpoint.
 
+mod support;
+
+use support::live;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
@@ -15,8 +19,7 @@ use rumqttc::{MqttOptions, QoS};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-mod live_support;
-use live_support::{data, free_address};
+use live::{data, free_address};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -90,7 +93,7 @@ async fn the_metrics_endpoint_counts_a_drive() {
 
     let mut options = MqttOptions::new("metrics-car", listen.ip().to_string(), listen.port());
     options.set_max_packet_size(1 << 20, 1 << 20);
-    let (car, mut answers) = live_support::listen(options, "kairos/+/+").await;
+    let (car, mut answers) = live::listen(options, "kairos/+/+").await;
     for (_, topic, payload) in lines.into_iter().take(5) {
         let retain = topic.ends_with("/profile");
         car.publish(topic, QoS::AtLeastOnce, retain, payload)

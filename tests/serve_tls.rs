@@ -7,8 +7,12 @@
 //! on 127.0.0.1 (the test car, with the same password), so the test client
 //! needs no TLS of its own. A missing Mosquitto fails loudly.
 
+mod support;
+
+use support::live;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use kairos::serve::{serve, BrokerChoice, Clock, OfferSource, ServeError, ServeOptions};
@@ -18,8 +22,7 @@ use rumqttc::{AsyncClient, MqttOptions, QoS};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-mod live_support;
-use live_support::{data, drive, free_port, listen, mosquitto_binary};
+use live::{data, drive, free_port, listen, Mosquitto};
 
 const WAIT: Duration = Duration::from_secs(20);
 const USER: &str = "kairos-engine";
@@ -75,11 +78,10 @@ fn make_pki(dir: &Path) -> Pki {
 /// Mosquitto with TLS on `localhost:tls_port`, plain on `127.0.0.1:plain_port`,
 /// passwords required on both; killed on drop.
 struct SecureMosquitto {
-    child: Child,
+    _broker: Mosquitto,
     tls_port: u16,
     plain_port: u16,
     ca: PathBuf,
-    _dir: tempfile::TempDir,
 }
 
 impl SecureMosquitto {
@@ -112,41 +114,17 @@ impl SecureMosquitto {
                 pki.key.display(),
             ),
         );
-        let child = Command::new(mosquitto_binary())
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mosquitto must be installed for this test (apt-get install mosquitto mosquitto-clients)");
-        let deadline = std::time::Instant::now() + WAIT;
-        for port in [tls_port, plain_port] {
-            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "mosquitto did not start on {port}"
-                );
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
+        let broker = Mosquitto::with_config(dir, conf, &[tls_port, plain_port]);
         Self {
-            child,
+            _broker: broker,
             tls_port,
             plain_port,
             ca: pki.ca,
-            _dir: dir,
         }
     }
 
     fn tls_url(&self) -> String {
         format!("mqtts://localhost:{}", self.tls_port)
-    }
-}
-
-impl Drop for SecureMosquitto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

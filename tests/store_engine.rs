@@ -2,22 +2,23 @@
 //! (the gap, dismissals), what never leaves memory (positions), forget, a
 //! restart over the file store, and the size of a stored device.
 
-mod common;
-mod store_support;
+mod support;
+
+use support::{engine, redis_server};
 
 use chrono::NaiveTime;
 use serde_json::json;
 
-use common::{suggestion, t, tm, Sim, ANNECY, DEV};
+use engine::{suggestion, t, tm, Sim, ANNECY, DEV};
 use kairos::device::{
     Context, Lang, PersistedDevice, Profile, QuietHours, SuggestionRecord, TagPattern, Timed, Trip,
 };
 use kairos::store::{encode, step_durably, DeviceStore, RedbStore};
 use kairos::Stamp;
-use store_support::at;
+use redis_server::at;
 
 fn museums() -> Vec<serde_json::Value> {
-    vec![common::museum("m1", 300.0), common::museum("m2", 600.0)]
+    vec![engine::museum("m1", 300.0), engine::museum("m2", 600.0)]
 }
 
 /// A fresh engine (as after a restart) with `state` imported for [`DEV`].
@@ -131,7 +132,7 @@ async fn a_restarted_instance_remembers_the_gap_from_its_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.redb");
     let topic = format!("kairos/{DEV}/position");
-    let payload = common::pos(ANNECY, json!({})).to_string();
+    let payload = engine::pos(ANNECY, json!({})).to_string();
     {
         let store = RedbStore::open(&path).await.unwrap();
         let mut sim = Sim::new(&museums());
@@ -174,6 +175,11 @@ fn record(i: i64) -> SuggestionRecord {
         at: at(i * 8 * 60),
         merchant: format!("osm-node-{}", 1_234_567_890 + i),
         offer: "lunch-gluten-free".to_string(),
+        feedback: None,
+        tags: vec![
+            "amenity=restaurant".to_string(),
+            "cuisine=italian".to_string(),
+        ],
     }
 }
 
@@ -195,6 +201,7 @@ fn typical_device(suggestions: i64) -> PersistedDevice {
             }),
             min_gap_min: Some(45),
             max_per_day: Some(3),
+            learn: true,
         }),
         context: Context {
             hungry: Some(Timed {
@@ -214,6 +221,11 @@ fn typical_device(suggestions: i64) -> PersistedDevice {
         .dismissed
         .insert(("osm-node-1234567890".into(), "lunch-gluten-free".into()));
     state.blocked.insert("osm-way-987654321".into());
+    let tags = [
+        "amenity=restaurant".to_string(),
+        "cuisine=italian".to_string(),
+    ];
+    state.tastes.learn(&tags, 2.0, at(0));
     state
 }
 
@@ -242,6 +254,6 @@ fn a_stored_device_is_small() {
         eprintln!("stored size, {what}: {bytes} bytes");
     }
     assert!(sizes[0].1 < 300);
-    assert!(sizes[1].1 < 2_000);
-    assert!(sizes[3].1 < 40_000);
+    assert!(sizes[1].1 < 2_500);
+    assert!(sizes[3].1 < 50_000);
 }

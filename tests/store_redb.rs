@@ -1,8 +1,11 @@
-//! The file store against a real redb file in a temp dir: round trips,
-//! compare-and-set, forget, purge, crash safety (a SIGKILLed writer) and
-//! clear errors for corrupt, unwritable or already open files.
+//! What only the file store has, on a real redb file in a temp dir: it
+//! survives reopening and a SIGKILLed writer, forget and purge leave no bytes,
+//! and corrupt, unwritable or already open files are clear errors. The store
+//! contract both stores keep is `store_contract.rs`.
 
-mod store_support;
+mod support;
+
+use support::redis_server;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -10,7 +13,7 @@ use std::process::{Command, Stdio};
 use chrono::Duration;
 use kairos::device::PersistedDevice;
 use kairos::store::{DeviceStore, RedbStore, SaveOutcome, StoreError};
-use store_support::{at, device_with_suggestion};
+use redis_server::{at, device_with_suggestion};
 
 fn saved(outcome: SaveOutcome) -> kairos::store::Version {
     match outcome {
@@ -32,64 +35,6 @@ async fn a_saved_device_is_there_after_reopening() {
     let store = RedbStore::open(&path).await.unwrap();
     let (loaded, _) = store.load("car-1").await.unwrap().expect("still there");
     assert_eq!(loaded, state);
-}
-
-#[tokio::test]
-async fn of_two_writers_that_loaded_the_same_version_only_the_first_saves() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = RedbStore::open(&dir.path().join("s.redb")).await.unwrap();
-    let v1 = saved(
-        store
-            .save_if("car-1", &device_with_suggestion(0, "m1"), None)
-            .await
-            .unwrap(),
-    );
-    // Creating needs "nothing stored": a second creator conflicts.
-    assert_eq!(
-        store
-            .save_if("car-1", &device_with_suggestion(0, "m9"), None)
-            .await
-            .unwrap(),
-        SaveOutcome::Conflict
-    );
-    let a = device_with_suggestion(5, "m2");
-    let b = device_with_suggestion(6, "m3");
-    let v2 = saved(store.save_if("car-1", &a, Some(v1)).await.unwrap());
-    assert!(v2 > v1);
-    assert_eq!(
-        store.save_if("car-1", &b, Some(v1)).await.unwrap(),
-        SaveOutcome::Conflict
-    );
-    assert_eq!(store.load("car-1").await.unwrap(), Some((a, v2)));
-}
-
-#[tokio::test]
-async fn a_forgotten_device_cannot_be_resurrected_by_a_stale_writer() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = RedbStore::open(&dir.path().join("s.redb")).await.unwrap();
-    let old = saved(
-        store
-            .save_if("car-1", &device_with_suggestion(0, "m1"), None)
-            .await
-            .unwrap(),
-    );
-    store.delete("car-1").await.unwrap();
-    store.delete("car-1").await.unwrap(); // nothing to delete: fine
-    assert!(store.load("car-1").await.unwrap().is_none());
-    let fresh = saved(
-        store
-            .save_if("car-1", &PersistedDevice::default(), None)
-            .await
-            .unwrap(),
-    );
-    assert!(fresh > old, "versions are never reused");
-    assert_eq!(
-        store
-            .save_if("car-1", &device_with_suggestion(0, "m1"), Some(old))
-            .await
-            .unwrap(),
-        SaveOutcome::Conflict
-    );
 }
 
 #[tokio::test]
@@ -129,37 +74,6 @@ async fn forget_and_purge_leave_no_bytes_of_the_device_in_the_file() {
     let bytes = std::fs::read(&path).unwrap();
     let found = bytes.windows(marker.len()).any(|w| w == marker.as_bytes());
     assert!(!found, "a forgotten record's bytes are still in the file");
-}
-
-#[tokio::test]
-async fn purge_drops_old_history_and_devices_with_nothing_left() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = RedbStore::open(&dir.path().join("s.redb")).await.unwrap();
-    // Only history, 100 days old: nothing left after the purge.
-    let mut gone = device_with_suggestion(0, "m1");
-    gone.profile = None;
-    saved(store.save_if("gone", &gone, None).await.unwrap());
-    // A profile and a 100-day-old suggestion: the profile stays.
-    saved(
-        store
-            .save_if("kept", &device_with_suggestion(0, "m1"), None)
-            .await
-            .unwrap(),
-    );
-    // Recent history: untouched.
-    let recent = device_with_suggestion(100 * 24 * 60 - 60, "m2");
-    let recent_v = saved(store.save_if("recent", &recent, None).await.unwrap());
-
-    let now = at(100 * 24 * 60);
-    let purged = store.purge_expired(now, Duration::days(90)).await.unwrap();
-    assert_eq!((purged.deleted, purged.trimmed), (1, 1));
-    assert!(store.load("gone").await.unwrap().is_none());
-    let (kept, _) = store.load("kept").await.unwrap().unwrap();
-    assert!(kept.history.is_empty() && kept.profile.is_some());
-    assert_eq!(
-        store.load("recent").await.unwrap(),
-        Some((recent, recent_v))
-    );
 }
 
 #[tokio::test]
@@ -220,34 +134,39 @@ async fn a_file_already_open_is_refused_with_a_hint() {
     assert!(err.to_string().contains("already open"), "{err}");
 }
 
-/// Runs only as the child of the crash test: writes devices one by one,
-/// printing each committed one, until it is killed.
-#[tokio::test]
-async fn crash_child_writes_until_killed() {
-    let Ok(path) = std::env::var("KAIROS_CRASH_STORE") else {
-        return;
-    };
-    let store = RedbStore::open(std::path::Path::new(&path)).await.unwrap();
-    for i in 0.. {
-        let id = format!("car-{i}");
-        saved(
-            store
-                .save_if(&id, &device_with_suggestion(i, "m1"), None)
-                .await
-                .unwrap(),
-        );
-        println!("committed {i}");
-    }
+/// The writer the crash test kills: devices saved one by one, each printed
+/// once committed, until the process dies.
+fn write_until_killed(path: &std::path::Path) -> ! {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = RedbStore::open(path).await.unwrap();
+        for i in 0.. {
+            let id = format!("car-{i}");
+            saved(
+                store
+                    .save_if(&id, &device_with_suggestion(i, "m1"), None)
+                    .await
+                    .unwrap(),
+            );
+            println!("committed {i}");
+        }
+        unreachable!("writes until killed")
+    })
 }
 
+/// Runs itself again as the writer (this same test, with `KAIROS_CRASH_STORE`
+/// naming the file), kills it mid-write and reopens the file.
 #[test]
 fn a_killed_writer_loses_no_committed_write() {
+    if let Some(path) = std::env::var_os("KAIROS_CRASH_STORE") {
+        write_until_killed(std::path::Path::new(&path));
+    }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.redb");
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "crash_child_writes_until_killed",
+            "a_killed_writer_loses_no_committed_write",
             "--nocapture",
             "--test-threads=1",
         ])

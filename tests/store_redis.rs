@@ -1,21 +1,22 @@
-//! The Redis store against a real `redis-server` per test (own free port, no
-//! persistence): round trips, compare-and-set under a race of separate
-//! clients, forget, purge, an outage and the recovery after it, and two
-//! engines sharing one Redis without both suggesting inside the gap.
+//! What only the Redis store has, against a real `redis-server` per test (own
+//! free port, no persistence): its keys, compare-and-set under a race of
+//! separate clients, an outage and the recovery after it, and two engines
+//! sharing one Redis without both suggesting inside the gap. The store
+//! contract both stores keep is `store_contract.rs`.
 
-mod common;
-mod store_support;
+mod support;
+
+use support::{engine, redis_server};
 
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
-use chrono::Duration;
 use serde_json::json;
 
-use common::{engine, museum, pos, suggestion, t, tm, ANNECY, DEV};
+use engine::{engine, museum, pos, suggestion, t, tm, ANNECY, DEV};
 use kairos::store::{step_durably, DeviceStore, RedisStore, SaveOutcome, StoreError};
 use kairos::Stamp;
-use store_support::{at, device_with_suggestion, RedisServer};
+use redis_server::{device_with_suggestion, RedisServer};
 
 #[tokio::test]
 async fn a_saved_device_loads_back_with_its_version() {
@@ -108,58 +109,8 @@ async fn delete_leaves_no_key_naming_the_device() {
 }
 
 #[tokio::test]
-async fn a_stale_writer_cannot_resurrect_a_forgotten_device() {
-    let server = RedisServer::start();
-    let store = RedisStore::open(&server.url()).await.unwrap();
-    let SaveOutcome::Saved(old) = store
-        .save_if("car-1", &device_with_suggestion(0, "m1"), None)
-        .await
-        .unwrap()
-    else {
-        panic!("save")
-    };
-    store.delete("car-1").await.unwrap();
-    let _ = store
-        .save_if("car-1", &Default::default(), None)
-        .await
-        .unwrap();
-    assert_eq!(
-        store
-            .save_if("car-1", &device_with_suggestion(0, "m1"), Some(old))
-            .await
-            .unwrap(),
-        SaveOutcome::Conflict
-    );
-}
-
-#[tokio::test]
-async fn purge_drops_old_history_and_devices_with_nothing_left() {
-    let server = RedisServer::start();
-    let store = RedisStore::open(&server.url()).await.unwrap();
-    let mut gone = device_with_suggestion(0, "m1");
-    gone.profile = None;
-    let _ = store.save_if("gone", &gone, None).await.unwrap();
-    let _ = store
-        .save_if("kept", &device_with_suggestion(0, "m1"), None)
-        .await
-        .unwrap();
-    let recent = device_with_suggestion(100 * 24 * 60 - 60, "m2");
-    let _ = store.save_if("recent", &recent, None).await.unwrap();
-
-    let purged = store
-        .purge_expired(at(100 * 24 * 60), Duration::days(90))
-        .await
-        .unwrap();
-    assert_eq!((purged.deleted, purged.trimmed), (1, 1));
-    assert!(server.scan("*gone*").is_empty());
-    let (kept, _) = store.load("kept").await.unwrap().unwrap();
-    assert!(kept.history.is_empty() && kept.profile.is_some());
-    assert_eq!(store.load("recent").await.unwrap().unwrap().0, recent);
-}
-
-#[tokio::test]
 async fn opening_an_unreachable_redis_is_a_clear_error() {
-    let port = store_support::free_port();
+    let port = redis_server::free_port();
     let err = RedisStore::open(&format!("redis://127.0.0.1:{port}/0"))
         .await
         .expect_err("nobody listens");

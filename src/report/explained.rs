@@ -15,7 +15,7 @@ use crate::output::Suggestion;
 use crate::trace::TraceEvent;
 
 use super::model::{Candidate, Explanation, MerchantStatus, Verdict};
-use super::replay::{Explainer, NOT_CHOSEN};
+use super::recorder::{Explainer, NOT_CHOSEN};
 
 /// Candidates asked about per explanation (SPEC's default `--limit`).
 pub const LIMIT: usize = 20;

@@ -1,20 +1,28 @@
 //! `kairos demo`: the seed example, live, in one command.
 //!
 //! Starts the embedded broker on a free loopback port (or `--listen`), serves
-//! the bundled demo offers, drives the bundled demo car through it over real
-//! MQTT with an in-process client, prints each suggestion as the person would
-//! see it, and returns. Both files are compiled in, so it runs from any folder.
+//! the bundled offers, drives the bundled cars through them over real MQTT
+//! with an in-process client, prints each suggestion as the person would see
+//! it, and returns. Every file is compiled in, so it runs from any folder.
 //!
-//! The drive is recorded at a July lunchtime (the restaurant only serves lunch),
-//! so the engine runs on a [`Clock::scaled`] clock anchored at the drive's first
-//! `at`: the car publishes each line when that clock reaches the line's time,
-//! [`SPEED`] times faster than real time, and the engine stamps it with the same
-//! clock. Arrival jitter shifts receive times by milliseconds × `SPEED`, far
-//! inside the lunch window, so the demo always makes the same suggestion.
+//! Two stories ([`Story`]): by default on real roads ([`ROADS`]: Monaco's
+//! road network, real restaurants, two cars driving its streets, one
+//! French-speaking and one English-speaking, so the demo prints the seed
+//! sentence in both languages with by-road distance and turn); with
+//! `--straight`, the straight-line story without roads ([`STRAIGHT`]: Annecy).
+//!
+//! The drives are recorded at a July lunchtime, so the engine runs on a
+//! [`Clock::scaled`] clock anchored at the drive's first `at`: the cars
+//! publish each line when that clock reaches the line's time, the story's
+//! `speed` times faster than real time, and the engine stamps it with the same
+//! clock. Arrival jitter shifts receive times by milliseconds × `speed`, far
+//! inside the lunch window, so the demo always makes the same suggestions.
+//! The road drive's positions carry `ts`, which may be 2 min off the clock
+//! before a position is stale: at 60× that is 2 s of real delay.
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,27 +30,100 @@ use rumqttc::{Event, Outgoing, Packet, QoS};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::{broker, mqtt, serve, BrokerChoice, Clock, OfferSource, ServeError, ServeOptions};
+use super::{
+    broker, mqtt, serve, BrokerChoice, Clock, OfferSource, RoadSource, ServeError, ServeOptions,
+};
 use crate::config::{BrokerAddress, Config};
 use crate::trace::parse_line;
 use kairos_core::catalog::Catalog;
 use kairos_core::offers::Loader;
+use kairos_core::roads::RoadNetwork;
 
-/// The bundled demo offers (Annecy, France).
+/// The bundled straight-line demo offers (Annecy, France).
 pub const DEMO_OFFERS: &str = include_str!("../../data/demo/offers.geojson");
-/// The bundled demo drive: a hungry, gluten-free driver on holiday.
+/// The bundled straight-line demo drive: a hungry, gluten-free driver on holiday.
 pub const DEMO_DRIVE: &str = include_str!("../../data/demo/drive.jsonl");
-/// How much faster than real time the drive is played.
+/// The bundled road network: Monaco's drivable roads (OpenStreetMap, ODbL),
+/// in the compact format of `kairos import roads`.
+pub const MONACO_ROADS: &[u8] = include_bytes!("../../data/monaco/monaco.roads");
+
+/// One demo: where, its offers, its drive, and its roads.
+#[derive(Debug, Clone, Copy)]
+pub struct Story {
+    /// Where the drive goes, for the banner.
+    pub place: &'static str,
+    /// The offer file's name (for messages) and text.
+    pub offers: (&'static str, &'static str),
+    /// The drive: a trace, one message a line.
+    pub drive: &'static str,
+    /// The road network in the compact format, if the story has roads.
+    pub roads: Option<&'static [u8]>,
+    /// How much faster than real time the drive is played.
+    pub speed: f64,
+}
+
+/// The seed story on real roads (the default).
+pub const ROADS: Story = Story {
+    place: "Monaco, on its roads",
+    offers: (
+        "data/monaco/offers.geojson",
+        include_str!("../../data/monaco/offers.geojson"),
+    ),
+    drive: include_str!("../../data/monaco/drive.jsonl"),
+    roads: Some(MONACO_ROADS),
+    speed: 60.0,
+};
+
+/// The seed story in straight lines, without roads (`demo --straight`).
+pub const STRAIGHT: Story = Story {
+    place: "Annecy, in straight lines",
+    offers: ("data/demo/offers.geojson", DEMO_OFFERS),
+    drive: DEMO_DRIVE,
+    roads: None,
+    speed: SPEED,
+};
+
+/// How much faster than real time the straight-line drive is played.
 pub const SPEED: f64 = 300.0;
 /// How long to wait for answers after the last line of the drive.
 const LAST_ANSWER_WAIT: Duration = Duration::from_millis(1500);
 /// How long any start-up step may take before the demo gives up.
 const STEP_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// What `kairos demo` was asked for.
+#[derive(Debug, Clone, Default)]
+pub struct DemoOptions {
+    /// Where the embedded broker listens (default: a free loopback port).
+    pub listen: Option<SocketAddr>,
+    /// The straight-line story instead of the road one.
+    pub straight: bool,
+    /// A road file to use instead of the bundled one (road story only).
+    pub roads: Option<PathBuf>,
+}
+
+/// The story's road network: the file given, else the bundled one.
+fn story_roads(story: &Story, file: Option<&Path>) -> Result<Option<RoadNetwork>, ServeError> {
+    if let Some(path) = file {
+        return super::roads::load(path)
+            .map(Some)
+            .map_err(|e| ServeError::Other(e.to_string()));
+    }
+    story
+        .roads
+        .map(|bytes| {
+            kairos_core::roads::format::decode(bytes)
+                .map(|(network, _)| network)
+                .map_err(|e| ServeError::Other(format!("bundled demo roads: {e}")))
+        })
+        .transpose()
+}
+
 /// Runs the demo, printing suggestions to `out`; returns how many were printed.
-pub async fn demo(listen: Option<SocketAddr>, out: &mut impl Write) -> Result<usize, ServeError> {
+pub async fn demo(options: DemoOptions, out: &mut impl Write) -> Result<usize, ServeError> {
+    let story = if options.straight { STRAIGHT } else { ROADS };
     let bad_bundle = |e: String| ServeError::Other(format!("bundled demo data: {e}"));
-    let drive = DEMO_DRIVE
+    let drive = story
+        .drive
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(parse_line)
@@ -54,17 +135,25 @@ pub async fn demo(listen: Option<SocketAddr>, out: &mut impl Write) -> Result<us
         .at
         .time;
     let mut loader = Loader::new();
-    loader.load_text(Path::new("data/demo/offers.geojson"), DEMO_OFFERS)?;
+    loader.load_text(Path::new(story.offers.0), story.offers.1)?;
     let catalog = Catalog::new(loader.finish().0);
+    let roads = story_roads(&story, options.roads.as_deref())?;
+    let mut cars: Vec<&str> = drive
+        .iter()
+        .filter_map(|e| e.topic.split('/').nth(1))
+        .collect();
+    cars.sort_unstable();
+    cars.dedup();
+    let cars = cars.join(" and ");
 
-    let listen = match listen {
+    let listen = match options.listen {
         Some(listen) => listen,
         None => broker::free_loopback_address()
             .map_err(|e| ServeError::Other(format!("no free loopback port: {e}")))?,
     };
     let mut config = Config::default();
     config.serve.client_id = "kairos-demo".into();
-    let clock = Clock::scaled(first, SPEED);
+    let clock = Clock::scaled(first, story.speed);
     let (ready_tx, ready_rx) = oneshot::channel();
     let stop = CancellationToken::new();
     let mut server = tokio::spawn(serve(
@@ -72,7 +161,7 @@ pub async fn demo(listen: Option<SocketAddr>, out: &mut impl Write) -> Result<us
             config: config.clone(),
             broker: BrokerChoice::Embedded(listen),
             offers: OfferSource::Loaded(Arc::new(catalog)),
-            roads: None,
+            roads: roads.map(|network| RoadSource::Loaded(Arc::new(network))),
             clock: clock.clone(),
             ready: Some(ready_tx),
         },
@@ -93,7 +182,8 @@ pub async fn demo(listen: Option<SocketAddr>, out: &mut impl Write) -> Result<us
         }
     }
     eprintln!(
-        "kairos demo: broker on {listen}; driving car-42 through Annecy at {SPEED}× real time"
+        "kairos demo: broker on {listen}; driving {cars} through {} at {}× real time",
+        story.place, story.speed
     );
 
     // The car: publishes the drive, listens for its suggestions.
@@ -154,8 +244,8 @@ pub async fn demo(listen: Option<SocketAddr>, out: &mut impl Write) -> Result<us
         let car = car.clone();
         let clock = clock.clone();
         let drive: Vec<_> = drive
-            .into_iter()
-            .map(|e| (e.at.time, e.topic.into_owned(), e.payload.into_owned()))
+            .iter()
+            .map(|e| (e.at.time, e.topic.to_string(), e.payload.to_vec()))
             .collect();
         async move {
             for (at, topic, payload) in drive {
@@ -210,14 +300,24 @@ pub async fn demo(listen: Option<SocketAddr>, out: &mut impl Write) -> Result<us
 }
 
 /// A suggestion as the person would see it, with the details after it:
-/// `car-42  Gluten-free holiday lunch — 3 km ahead, on your right   (3005 m, right, ...)`.
+/// `car-42  Gluten-free holiday lunch — 3 km ahead, on your right   (3005 m, right, ...)`;
+/// by road, the straight distance and the turn too.
 pub fn as_seen(topic: &str, payload: &[u8]) -> Option<String> {
     let device = topic.split('/').nth(1)?;
     let value: serde_json::Value = serde_json::from_slice(payload).ok()?;
     let message = value.get("message")?.as_str()?;
     let mut details = Vec::new();
     if let Some(d) = value.get("distance_m").and_then(|v| v.as_u64()) {
-        details.push(format!("{d} m"));
+        details.push(match value.get("straight_m").and_then(|v| v.as_u64()) {
+            Some(straight) => format!("{d} m by road, {straight} m straight"),
+            None => format!("{d} m"),
+        });
+    }
+    if let Some(turn) = value.get("turn") {
+        let side = turn.get("side").and_then(|v| v.as_str()).unwrap_or("?");
+        let nth = turn.get("nth").and_then(|v| v.as_u64()).unwrap_or(0);
+        let in_m = turn.get("in_m").and_then(|v| v.as_u64()).unwrap_or(0);
+        details.push(format!("turn {side} in {in_m} m at junction {nth}"));
     }
     if let Some(side) = value.get("side").and_then(|v| v.as_str()) {
         details.push(side.to_string());

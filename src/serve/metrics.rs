@@ -193,7 +193,7 @@ impl ServeMetrics {
                 metrics::counter!(ASK_NONE, "reason" => none_reason(none.none)).increment(1)
             }
             Body::Error(report) => metrics::counter!(ERRORS, "code" => report.error).increment(1),
-            Body::Empty => {}
+            Body::Data(_) | Body::Empty => {}
         }
     }
 

@@ -148,6 +148,14 @@ pub enum OfferSource {
     Loaded(Arc<Catalog>),
 }
 
+/// Where `serve` gets its road network.
+pub enum RoadSource {
+    /// A file (`--roads`), reloaded when it changes.
+    Path(PathBuf),
+    /// A network already loaded, never reloaded (the demo's bundled roads).
+    Loaded(Arc<kairos_core::roads::RoadNetwork>),
+}
+
 /// Everything `serve` needs.
 pub struct ServeOptions {
     /// The configuration (`[engine]` and `[serve]`).
@@ -156,8 +164,8 @@ pub struct ServeOptions {
     pub broker: BrokerChoice,
     /// The offers.
     pub offers: OfferSource,
-    /// The road network file (`--roads`), reloaded when it changes.
-    pub roads: Option<PathBuf>,
+    /// The road network (`--roads`), if any.
+    pub roads: Option<RoadSource>,
     /// Where receive times come from.
     pub clock: Clock,
     /// Told once the engine is subscribed (tests and the demo wait on it).
@@ -315,7 +323,8 @@ pub async fn serve(
     tracing::info!(merchants = catalog.len(), "offers loaded");
     let network = match &roads {
         None => None,
-        Some(path) => {
+        Some(RoadSource::Loaded(network)) => Some(network.clone()),
+        Some(RoadSource::Path(path)) => {
             let path = path.clone();
             let loaded = tokio::task::spawn_blocking(move || roads::load(&path))
                 .await
@@ -403,7 +412,7 @@ pub async fn serve(
             intake.clone(),
         ));
     }
-    if let Some(path) = roads {
+    if let Some(RoadSource::Path(path)) = roads {
         tracker.spawn(roads::watch(
             path,
             config.serve.offers_poll,

@@ -19,13 +19,14 @@ use kairos_core::input::Kind;
 use kairos_core::Stamp;
 
 /// The input kinds recorded (outputs on the same prefix are left out).
-const INPUT_KINDS: [Kind; 6] = [
+const INPUT_KINDS: [Kind; 7] = [
     Kind::Position,
     Kind::Context,
     Kind::Profile,
     Kind::Feedback,
     Kind::Ask,
     Kind::Forget,
+    Kind::Export,
 ];
 
 /// Everything `record` needs.

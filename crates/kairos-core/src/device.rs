@@ -13,8 +13,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::delivery::Delivered;
 use crate::geodesy::LatLon;
+use crate::input::Action;
 use crate::roads::{MatchState, RoadMatch};
 use crate::route::RouteState;
+use crate::tastes::Tastes;
 
 /// How long a context field holds after it was set.
 pub const CONTEXT_TTL: Duration = Duration::hours(2);
@@ -142,7 +144,7 @@ impl QuietHours {
 ///
 /// Its serde form is the stored form (see [`PersistedDevice`]): missing keys
 /// take their defaults so that older records still load.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Profile {
     /// Opt-in: without it, kairos stays silent.
@@ -161,6 +163,24 @@ pub struct Profile {
     pub min_gap_min: Option<u32>,
     /// Suggestions in any rolling 24 h.
     pub max_per_day: Option<u32>,
+    /// Learn tastes from feedback (`learn`, on unless `false`).
+    pub learn: bool,
+}
+
+impl Default for Profile {
+    fn default() -> Self {
+        Self {
+            consent: false,
+            diet: Vec::new(),
+            likes: Vec::new(),
+            dislikes: Vec::new(),
+            lang: Lang::default(),
+            quiet_hours: None,
+            min_gap_min: None,
+            max_per_day: None,
+            learn: true,
+        }
+    }
 }
 
 /// A context value and when it was set.
@@ -276,6 +296,14 @@ pub struct SuggestionRecord {
     pub merchant: String,
     /// The offer.
     pub offer: String,
+    /// The first feedback naming this suggestion, if any (the one that may
+    /// have taught a taste).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback: Option<Action>,
+    /// The merchant's taste tags when it was suggested (what feedback on
+    /// this suggestion teaches about); none in records older than tastes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
 }
 
 /// Everything kairos holds about one device.
@@ -302,6 +330,8 @@ pub struct Device {
     pub road: RoadState,
     /// The planned route and the place on it, in memory only.
     pub route: Option<RouteState>,
+    /// The tastes learned from feedback.
+    pub tastes: Tastes,
     /// Inputs applied lately, with their answers (persisted; see
     /// [`crate::delivery`]).
     pub delivered: Vec<Delivered>,
@@ -393,6 +423,7 @@ impl Device {
         if !self.stale_since(now) {
             self.stale_report_at = None;
         }
+        self.tastes.expire(now);
         let keep_after = now - retention.max(RECENT);
         while self.history.front().is_some_and(|s| s.at <= keep_after) {
             self.history.pop_front();
@@ -415,6 +446,7 @@ impl Device {
             && self.history.is_empty()
             && self.dismissed.is_empty()
             && self.blocked.is_empty()
+            && self.tastes.is_empty()
             && self.delivered.is_empty()
     }
 
@@ -439,6 +471,7 @@ impl Device {
             history: self.history.iter().cloned().collect(),
             dismissed: self.dismissed.clone(),
             blocked: self.blocked.clone(),
+            tastes: self.tastes.clone(),
             delivered: self.delivered.clone(),
         }
     }
@@ -453,6 +486,7 @@ impl Device {
             history,
             dismissed,
             blocked,
+            tastes,
             delivered,
         } = state;
         self.profile = profile;
@@ -460,6 +494,7 @@ impl Device {
         self.history = history.into();
         self.dismissed = dismissed;
         self.blocked = blocked;
+        self.tastes = tastes;
         self.delivered = delivered;
     }
 }
@@ -488,6 +523,8 @@ pub struct PersistedDevice {
     pub dismissed: BTreeSet<(String, String)>,
     /// Merchants blocked.
     pub blocked: BTreeSet<String>,
+    /// The tastes learned from feedback (absent in older records: none).
+    pub tastes: Tastes,
     /// Inputs applied lately, with their answers (see [`crate::delivery`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub delivered: Vec<Delivered>,
@@ -502,6 +539,7 @@ impl Default for PersistedDevice {
             history: Vec::new(),
             dismissed: BTreeSet::new(),
             blocked: BTreeSet::new(),
+            tastes: Tastes::default(),
             delivered: Vec::new(),
         }
     }
@@ -513,11 +551,12 @@ impl PersistedDevice {
     /// need). True when something was dropped.
     pub fn expire(&mut self, now: DateTime<Utc>, retention: Duration) -> bool {
         let context = self.context.expire(now);
+        let tastes = self.tastes.expire(now);
         let keep_after = now - retention.max(RECENT);
         let before = self.history.len();
         self.history.retain(|s| s.at > keep_after);
         let delivered = crate::delivery::prune(self, now);
-        context || delivered || self.history.len() != before
+        context || tastes || delivered || self.history.len() != before
     }
 
     /// True when nothing is left worth keeping: the record can be deleted.
@@ -528,6 +567,7 @@ impl PersistedDevice {
             && self.history.is_empty()
             && self.dismissed.is_empty()
             && self.blocked.is_empty()
+            && self.tastes.is_empty()
     }
 }
 

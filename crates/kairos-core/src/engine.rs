@@ -246,10 +246,14 @@ impl Engine {
                 Vec::new()
             }
             Event::Profile(profile) => {
+                // `learn: false` turns learning off and erases what was learned.
+                if profile.as_ref().is_some_and(|p| !p.learn) {
+                    device.tastes.clear();
+                }
                 device.profile = profile;
                 Vec::new()
             }
-            Event::Feedback(feedback) => match apply_feedback(device, &feedback) {
+            Event::Feedback(feedback) => match apply_feedback(device, &feedback, now) {
                 Ok(()) => Vec::new(),
                 Err(error) => vec![self.error(device_id, topic, error)],
             },
@@ -263,6 +267,11 @@ impl Engine {
                 device.route = points.map(|points| RouteState::new(Route::new(points), now));
                 Vec::new()
             }
+            Event::Export => vec![Output::Publish(Publish {
+                topic: format!("{}/{device_id}/data", self.config.prefix),
+                body: Body::Data(Box::new(crate::export::data(device_id, Some(device), at))),
+                retain: false,
+            })],
             Event::Forget => {
                 self.devices.remove(device_id);
                 vec![Output::Publish(Publish {
@@ -334,6 +343,8 @@ impl Engine {
             at: now,
             merchant: suggestion.merchant.id.clone(),
             offer: suggestion.offer.id.clone(),
+            feedback: None,
+            tags: crate::tastes::taste_tags(choice.merchant),
         };
         let topic = format!("{}/{device_id}/suggestion", self.config.prefix);
         if let Some(device) = self.devices.get_mut(device_id) {

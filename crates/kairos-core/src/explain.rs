@@ -14,6 +14,7 @@ use crate::index::FoodFilter;
 use crate::offers::{Merchant, Offer};
 use crate::rules::{self, Rule};
 use crate::stamp::Stamp;
+use crate::tastes::Learned;
 
 /// Half the Earth's circumference, metres: every merchant lies within it.
 const EVERYWHERE_M: f64 = 20_000_000.0;
@@ -185,6 +186,7 @@ impl crate::engine::Engine {
             };
         let crate::decide::Scratch { hours, search } = &mut *scratch;
         let mut placer = Placer::new(&situation, situation.route, search);
+        let learned = Learned::new(&device.tastes, profile, now);
         let mut winner_listed = false;
         let everything =
             self.catalog()
@@ -192,7 +194,6 @@ impl crate::engine::Engine {
         'merchants: for (merchant, found) in everything {
             let mut facts =
                 MerchantFacts::new(merchant, found.position, found.distance_m, found.vector);
-            let liked = facts.liked(profile).is_some();
             for offer in &merchant.offers {
                 let is_winner = winner
                     .as_ref()
@@ -211,9 +212,8 @@ impl crate::engine::Engine {
                     (None, Some(rule)) => Verdict::RuledOut(rule),
                     (None, None) => {
                         let key = place.as_ref().map_or(0, |p| p.key(ranking));
-                        let score = rules::score_of_key(key, liked, offer.audience().is_some())
-                            as f64
-                            / 10_000.0;
+                        let factors = facts.factors(profile, &learned, offer);
+                        let score = rules::score_of_key(key, factors) as f64 / rules::SCORE_UNIT;
                         if is_winner {
                             Verdict::Wins { score }
                         } else {

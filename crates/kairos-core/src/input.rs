@@ -80,11 +80,13 @@ pub enum Kind {
     Forget,
     /// `route`
     Route,
+    /// `export`
+    Export,
 }
 
 impl Kind {
     /// Every input kind.
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Position,
         Kind::Context,
         Kind::Profile,
@@ -92,6 +94,7 @@ impl Kind {
         Kind::Ask,
         Kind::Forget,
         Kind::Route,
+        Kind::Export,
     ];
 
     /// Where this kind is in [`Kind::ALL`] (an index for per-kind counters).
@@ -108,6 +111,7 @@ impl Kind {
             "ask" => Kind::Ask,
             "forget" => Kind::Forget,
             "route" => Kind::Route,
+            "export" => Kind::Export,
             _ => return None,
         })
     }
@@ -122,6 +126,7 @@ impl Kind {
             Kind::Ask => "ask",
             Kind::Forget => "forget",
             Kind::Route => "route",
+            Kind::Export => "export",
         }
     }
 }
@@ -159,7 +164,7 @@ pub fn route<'a>(prefix: &str, topic: &'a str) -> Route<'a> {
         return Route::Invalid("not a valid device id");
     }
     match kind {
-        "suggestion" | "error" => Route::Output,
+        "suggestion" | "error" | "data" => Route::Output,
         _ => match Kind::parse(kind) {
             Some(kind) => Route::Input(device, kind),
             None => Route::UnknownKind(device),
@@ -183,7 +188,8 @@ pub struct PositionReport {
 }
 
 /// What feedback says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Action {
     /// The person took it.
     Accepted,
@@ -223,6 +229,8 @@ pub enum Event {
     Forget,
     /// `route`: the planned route's points, or `None` to clear it.
     Route(Option<Vec<LatLon>>),
+    /// `export`: publish what kairos holds about the device.
+    Export,
 }
 
 impl Event {
@@ -236,6 +244,7 @@ impl Event {
             Event::Ask(_) => Kind::Ask,
             Event::Forget => Kind::Forget,
             Event::Route(_) => Kind::Route,
+            Event::Export => Kind::Export,
         }
     }
 }
@@ -386,6 +395,7 @@ pub fn parse_event(kind: Kind, payload: &[u8], max_bytes: usize) -> Result<Event
     }
     match kind {
         Kind::Forget => return Ok(Event::Forget),
+        Kind::Export => return Ok(Event::Export),
         Kind::Profile if payload.iter().all(u8::is_ascii_whitespace) => {
             return Ok(Event::Profile(None))
         }
@@ -408,6 +418,7 @@ pub fn parse_event(kind: Kind, payload: &[u8], max_bytes: usize) -> Result<Event
         Kind::Feedback => Event::Feedback(feedback(&fields)?),
         Kind::Forget => Event::Forget,
         Kind::Route => Event::Route(planned_route(&fields)?),
+        Kind::Export => Event::Export,
     })
 }
 
@@ -643,6 +654,7 @@ fn profile(f: &Fields) -> Result<Profile, InputError> {
         quiet_hours: quiet,
         min_gap_min: f.minutes("min_gap_min")?,
         max_per_day: f.count("max_per_day", 10_000)?,
+        learn: f.boolean("learn")?.unwrap_or(true),
     })
 }
 
@@ -793,6 +805,11 @@ mod tests {
             Route::Invalid("outside the topic prefix")
         );
         assert_eq!(route("kairos", "kairos/car/suggestion"), Route::Output);
+        assert_eq!(route("kairos", "kairos/car/data"), Route::Output);
+        assert_eq!(
+            route("kairos", "kairos/car/export"),
+            Route::Input("car", Kind::Export)
+        );
         let long = format!("kairos/{}/position", "a".repeat(65));
         assert!(matches!(route("kairos", &long), Route::Invalid(_)));
     }

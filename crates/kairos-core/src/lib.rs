@@ -24,7 +24,9 @@
 //! - [`message`]: the sentence a person reads, in English or French.
 //! - [`suggestion`]: a suggestion payload built from the decision, with its id.
 //! - [`feedback`]: what the person's feedback changes.
+//! - [`tastes`]: tastes learned from feedback, and how they rank merchants.
 //! - [`output`]: the payloads kairos publishes.
+//! - [`export`]: what kairos holds about a device, the answer to `export`.
 //! - [`roads`]: the road network: a compact graph, matching, access points,
 //!   the fastest path by road and the turn a driver takes.
 //! - [`engine`]: `Engine::step(input, at) -> outputs`, the one entry point.
@@ -40,6 +42,7 @@ pub mod delivery;
 pub mod device;
 pub mod engine;
 pub mod explain;
+pub mod export;
 pub mod feedback;
 pub mod geodesy;
 pub mod index;
@@ -53,6 +56,7 @@ pub mod rules;
 pub mod stamp;
 pub mod suggestion;
 pub mod tag_signature;
+pub mod tastes;
 
 pub use catalog::Catalog;
 pub use config::EngineConfig;

@@ -1,5 +1,6 @@
-//! What kairos publishes: suggestions, "nothing" answers to `ask`, errors and the
-//! empty retained profile of `forget`, with their JSON shapes.
+//! What kairos publishes: suggestions, "nothing" answers to `ask`, errors,
+//! the data answering `export`, and the empty retained profile of `forget`,
+//! with their JSON shapes.
 
 use serde::Serialize;
 
@@ -113,6 +114,8 @@ pub enum Body {
     NoSuggestion(NoSuggestion),
     /// An error.
     Error(ErrorReport),
+    /// What kairos holds about a device (the answer to `export`).
+    Data(Box<crate::export::Data>),
     /// The empty payload (clears a retained message).
     Empty,
 }

@@ -288,26 +288,67 @@ pub fn is_fresh_for(
         && !device.suggested_recently(&merchant.id, &offer.id, now)
 }
 
+/// The factors a candidate's ranking key is multiplied by (SPEC "Ranking"
+/// and "Remembered tastes"): × 0.75 liked (a `likes` tag), × 0.85 learned
+/// (a taste tag scoring ≥ 2), × 1.5 learned against (one scoring ≤ −2),
+/// × 0.9 with an audience.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Factors {
+    /// The merchant carries a `likes` tag.
+    pub liked: bool,
+    /// A taste tag of the merchant scores ≥ 2.
+    pub learned: bool,
+    /// A taste tag of the merchant scores ≤ −2.
+    pub against: bool,
+    /// The offer has an audience (which, being eligible, holds).
+    pub audience: bool,
+}
+
+impl Factors {
+    /// The most favourable factors a candidate could earn: liked when it
+    /// `can_be_liked`, learned when it `can_be_learned`, and an audience;
+    /// never learned against (× 1.5 only ever raises a score).
+    pub fn best(can_be_liked: bool, can_be_learned: bool) -> Self {
+        Self {
+            liked: can_be_liked,
+            learned: can_be_learned,
+            against: false,
+            audience: true,
+        }
+    }
+
+    /// The product of the factors, in units of [`SCORE_UNIT`].
+    fn product(self) -> u64 {
+        let pick = |on: bool, percent: u64| if on { percent } else { 100 };
+        pick(self.liked, 75)
+            * pick(self.learned, 85)
+            * pick(self.against, 150)
+            * pick(self.audience, 90)
+    }
+}
+
+/// What one unit of a ranking key is worth in a score: scores are exact
+/// integers, so two candidates with the same key and factors tie exactly and
+/// the tie goes to the ids, as SPEC says.
+pub const SCORE_UNIT: f64 = 100_000_000.0;
+
 /// The ranking score, lower is better: whole metres (as `distance_m` is
-/// published), × 0.75 if liked, × 0.9 if the offer has an audience. Kept as an
-/// exact integer in units of 1/10,000 m, so two merchants at the same published
-/// distance tie exactly and the tie goes to the merchant id, as SPEC says.
-pub fn score(distance_m: f64, liked: bool, has_audience: bool) -> u64 {
-    score_of_key(whole_metres(distance_m), liked, has_audience)
+/// published), × the `factors`, in units of 1/[`SCORE_UNIT`] m.
+pub fn score(distance_m: f64, factors: Factors) -> u64 {
+    score_of_key(whole_metres(distance_m), factors)
 }
 
-/// The ranking score of a whole ranking key (metres, or seconds with roads):
-/// the key × 0.75 if liked × 0.9 with an audience, in units of 1/10,000.
-pub fn score_of_key(key: u64, liked: bool, has_audience: bool) -> u64 {
-    let liked_factor = if liked { 75 } else { 100 };
-    let audience_factor = if has_audience { 90 } else { 100 };
-    key.saturating_mul(liked_factor * audience_factor)
+/// The ranking score of a whole ranking key (metres, or seconds with roads
+/// or on a route): the key × the `factors`, in units of 1/[`SCORE_UNIT`].
+pub fn score_of_key(key: u64, factors: Factors) -> u64 {
+    key.saturating_mul(factors.product())
 }
 
-/// A distance beyond which no offer can score `best` or better, even liked and
-/// with an audience (a hair of slack past the rounding edge).
-pub fn farthest_scoring(best: u64, can_be_liked: bool) -> f64 {
-    let factor = score(1.0, can_be_liked, true);
+/// A distance beyond which no offer can score `best` or better, even with
+/// the most favourable `factors` it could earn (a hair of slack past the
+/// rounding edge).
+pub fn farthest_scoring(best: u64, factors: Factors) -> f64 {
+    let factor = score(1.0, factors);
     (best / factor) as f64 + 0.5 + 1e-3
 }
 
@@ -363,7 +404,41 @@ mod tests {
 
     #[test]
     fn equal_published_distances_tie_exactly() {
-        assert_eq!(score(677.4, false, false), score(676.6, false, false));
-        assert!(score(100.0, true, true) < score(100.0, true, false));
+        let plain = Factors::default();
+        assert_eq!(score(677.4, plain), score(676.6, plain));
+        let liked = Factors {
+            liked: true,
+            ..plain
+        };
+        let both = Factors {
+            audience: true,
+            ..liked
+        };
+        assert!(score(100.0, both) < score(100.0, liked));
+    }
+
+    #[test]
+    fn learned_factors_multiply_with_the_others() {
+        let learned = Factors {
+            learned: true,
+            ..Factors::default()
+        };
+        let against = Factors {
+            against: true,
+            ..Factors::default()
+        };
+        assert_eq!(score(1_000.0, learned) as f64 / SCORE_UNIT, 850.0);
+        assert_eq!(score(1_000.0, against) as f64 / SCORE_UNIT, 1_500.0);
+        let all = Factors {
+            liked: true,
+            learned: true,
+            against: true,
+            audience: true,
+        };
+        assert_eq!(
+            score(1_000.0, all) as f64 / SCORE_UNIT,
+            860.625,
+            "1,000 × 0.75 × 0.85 × 1.5 × 0.9"
+        );
     }
 }

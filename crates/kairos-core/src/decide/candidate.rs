@@ -11,6 +11,7 @@ use crate::device::{Profile, TagPattern};
 use crate::offers::{Merchant, Offer};
 use crate::route::Nearest;
 use crate::rules::{self, OpenAt, Rule};
+use crate::tastes::{self, Learned};
 
 /// What a merchant's offers share, found when first needed.
 pub struct MerchantFacts<'c, 'p> {
@@ -20,6 +21,7 @@ pub struct MerchantFacts<'c, 'p> {
     vector: [f64; 3],
     place: Option<Option<Place>>,
     liked: Option<Option<&'p TagPattern>>,
+    learned: Option<tastes::Verdict>,
     disliked: Option<bool>,
     open: Option<bool>,
     nearest: Option<Nearest>,
@@ -36,6 +38,7 @@ impl<'c, 'p> MerchantFacts<'c, 'p> {
             vector,
             place: None,
             liked: None,
+            learned: None,
             disliked: None,
             open: None,
             nearest: None,
@@ -70,6 +73,30 @@ impl<'c, 'p> MerchantFacts<'c, 'p> {
         *self
             .liked
             .get_or_insert_with(|| rules::liked_tag(merchant, profile))
+    }
+
+    /// How the learned tastes rank the merchant.
+    pub fn learned(&mut self, learned: &Learned) -> tastes::Verdict {
+        let merchant = self.merchant;
+        *self
+            .learned
+            .get_or_insert_with(|| learned.verdict(merchant))
+    }
+
+    /// The factors of `offer` of this merchant (see [`rules::Factors`]).
+    pub fn factors(
+        &mut self,
+        profile: &'p Profile,
+        learned: &Learned,
+        offer: &Offer,
+    ) -> rules::Factors {
+        let verdict = self.learned(learned);
+        rules::Factors {
+            liked: self.liked(profile).is_some(),
+            learned: verdict.learned,
+            against: verdict.against,
+            audience: offer.audience().is_some(),
+        }
     }
 
     /// Where the merchant is for the device (`None`: out of reach).

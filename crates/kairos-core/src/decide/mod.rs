@@ -23,8 +23,9 @@ use crate::device::{Device, Position, Profile, TagPattern};
 use crate::index::{FoodFilter, Nearby};
 use crate::offers::{Merchant, Offer};
 use crate::roads::{Access, RoadMatch, SearchScratch};
-use crate::rules::{self, Rule};
+use crate::rules::{self, Factors, Rule};
 use crate::tag_signature;
+use crate::tastes::Learned;
 
 pub use candidate::{Candidate, MerchantFacts};
 pub use hours_cache::HoursCache;
@@ -41,6 +42,11 @@ pub struct Choice<'c, 'p> {
     pub place: Place,
     /// The `likes` tag that made it preferred.
     pub liked: Option<&'p TagPattern>,
+    /// The factors its score was reckoned with.
+    pub factors: Factors,
+    /// The learned tastes that ranked it: `learned:<tag>` and
+    /// `learned_against:<tag>` (found for the winner only).
+    pub learned: Vec<String>,
     /// The ranking score (lower wins), see [`rules::score`].
     pub score: u64,
     /// The reach used, in metres.
@@ -125,16 +131,24 @@ pub fn best_offer<'c, 'p>(
     profile: &'p Profile,
     scratch: &mut Scratch,
 ) -> Option<Choice<'c, 'p>> {
-    match situation.route {
-        Some(view) => on_route::best_on_route(situation, view, profile, scratch),
-        None => best_around(situation, profile, scratch),
+    let learned = Learned::new(&situation.device.tastes, profile, situation.now);
+    let mut best = match situation.route {
+        Some(view) => on_route::best_on_route(situation, view, profile, &learned, scratch),
+        None => best_around(situation, profile, &learned, scratch),
+    };
+    if let Some(choice) = best.as_mut() {
+        if choice.factors.learned || choice.factors.against {
+            choice.learned = learned.reasons(choice.merchant);
+        }
     }
+    best
 }
 
 /// The best offer around the device: the index walked nearest first.
 fn best_around<'c, 'p>(
     situation: &Situation<'c>,
     profile: &'p Profile,
+    learned: &Learned,
     scratch: &mut Scratch,
 ) -> Option<Choice<'c, 'p>> {
     let Scratch { hours, search } = scratch;
@@ -146,9 +160,12 @@ fn best_around<'c, 'p>(
 
     // No offer can score below its lowest possible ranking key with every
     // factor it could earn: once that floor passes the best score, nothing
-    // farther can win.
+    // farther can win. A merchant may earn × 0.75 from `likes` and × 0.85
+    // from what was learned; × 1.5 only ever raises a score.
     let can_be_liked = !profile.likes.is_empty();
-    let liked_bits = tag_signature::of_patterns(&profile.likes);
+    let can_be_learned = learned.can_prefer();
+    let most = Factors::best(can_be_liked, can_be_learned);
+    let preferred_bits = tag_signature::of_patterns(&profile.likes) | learned.liked_bits;
     let mut best: Option<Choice> = None;
     let mut walk = catalog.nearby(
         situation.position.location,
@@ -156,7 +173,7 @@ fn best_around<'c, 'p>(
         situation.food_filter(),
         placer.frame().as_ref().map(rules::ahead_wedge),
     );
-    let mut only_liked = false;
+    let mut only_preferred = false;
     while let Some((merchant, found)) = walk.next() {
         let Nearby {
             distance_m,
@@ -165,11 +182,11 @@ fn best_around<'c, 'p>(
             position,
         } = found;
         let floor = placer.lowest_key(distance_m);
-        let beyond = |liked: bool| {
+        let beyond = |factors: Factors| {
             best.as_ref()
-                .is_some_and(|b| rules::score_of_key(floor, liked, true) > b.score)
+                .is_some_and(|b| rules::score_of_key(floor, factors) > b.score)
         };
-        if beyond(can_be_liked) {
+        if beyond(most) {
             break;
         }
         if placer
@@ -178,14 +195,15 @@ fn best_around<'c, 'p>(
         {
             continue;
         }
-        // From here on nothing can win unless it is liked (the best only
-        // improves, floors only grow): the walk passes over merchants whose
-        // tags hold no liked tag, without reading them (the index's signature).
-        if !only_liked && beyond(false) {
-            only_liked = true;
-            walk.only_maybe_matching(liked_bits);
+        // From here on nothing can win unless it is preferred, by `likes` or
+        // by what was learned (the best only improves, floors only grow):
+        // the walk passes over merchants whose tags hold no such tag,
+        // without reading them (the index's signature).
+        if !only_preferred && beyond(Factors::best(false, false)) {
+            only_preferred = true;
+            walk.only_maybe_matching(preferred_bits);
         }
-        if only_liked && !tag_signature::may_match(tag_bits, liked_bits) {
+        if only_preferred && !tag_signature::may_match(tag_bits, preferred_bits) {
             continue;
         }
         if rules::is_blocked(device, merchant) {
@@ -194,18 +212,23 @@ fn best_around<'c, 'p>(
         let mut facts = MerchantFacts::new(merchant, position, distance_m, vector);
         for offer in &merchant.offers {
             let with_audience = offer.audience().is_some();
-            let could_win = |key: u64, liked: bool| {
-                let score = rules::score_of_key(key, liked, with_audience);
+            let could_win = |key: u64, factors: Factors| {
+                let score = rules::score_of_key(key, factors);
                 best.as_ref()
                     .is_none_or(|b| b.is_beaten_by(score, 0, merchant, offer))
             };
-            if !could_win(floor, can_be_liked) {
+            let at_most = Factors {
+                audience: with_audience,
+                ..most
+            };
+            if !could_win(floor, at_most) {
+                continue;
+            }
+            let factors = facts.factors(profile, learned, offer);
+            if !could_win(floor, factors) {
                 continue;
             }
             let liked = facts.liked(profile);
-            if liked.is_none() && !could_win(floor, false) {
-                continue;
-            }
             let mut candidate = Candidate::new(situation, &mut facts, offer);
             if candidate
                 .first_failing(&Rule::BY_COST, &mut placer, hours)
@@ -216,8 +239,8 @@ fn best_around<'c, 'p>(
             let Some(place) = candidate.place(&mut placer) else {
                 continue;
             };
-            let score = rules::score_of_key(place.key(ranking), liked.is_some(), with_audience);
-            if !could_win(place.key(ranking), liked.is_some()) {
+            let score = rules::score_of_key(place.key(ranking), factors);
+            if !could_win(place.key(ranking), factors) {
                 continue;
             }
             best = Some(Choice {
@@ -225,11 +248,13 @@ fn best_around<'c, 'p>(
                 offer,
                 place: place.clone(),
                 liked,
+                factors,
+                learned: Vec::new(),
                 score,
                 reach_m: reach,
                 ranking,
             });
-            walk.shrink_radius(placer.farthest_scoring(score, can_be_liked));
+            walk.shrink_radius(placer.farthest_scoring(score, most));
         }
     }
     if let Some(choice) = best.as_mut() {
@@ -272,6 +297,7 @@ pub fn reasons(choice: &Choice, profile: &Profile, moving: bool, roads: bool) ->
     if let Some(tag) = choice.liked {
         reasons.push(format!("liked:{tag}"));
     }
+    reasons.extend(choice.learned.iter().cloned());
     reasons.push("best_ranked".into());
     reasons
 }

@@ -16,7 +16,8 @@ use super::{Choice, Scratch, Situation};
 use crate::device::Profile;
 use crate::roads::matching::{ACCESS_RADIUS_M, MATCH_RADIUS_M};
 use crate::route::Nearest;
-use crate::rules::{self, Rule};
+use crate::rules::{self, Factors, Rule};
+use crate::tastes::Learned;
 
 /// The rules that need no place, cheapest first.
 const PLACE_FREE: [Rule; 7] = [
@@ -52,6 +53,7 @@ pub(super) fn best_on_route<'c, 'p>(
     situation: &Situation<'c>,
     view: RouteView<'c>,
     profile: &'p Profile,
+    learned: &Learned,
     scratch: &mut Scratch,
 ) -> Option<Choice<'c, 'p>> {
     let Scratch { hours, search } = scratch;
@@ -105,13 +107,13 @@ pub(super) fn best_on_route<'c, 'p>(
         }
     }
     pending.sort_by_key(|p| (p.floor, p.position, p.offer));
-    let can_be_liked = !profile.likes.is_empty();
+    let most = Factors::best(!profile.likes.is_empty(), learned.can_prefer());
     let mut places: FxHashMap<usize, Option<Place>> = FxHashMap::default();
     let mut best: Option<Choice> = None;
     for p in pending {
         if best
             .as_ref()
-            .is_some_and(|b| rules::score_of_key(p.floor, can_be_liked, true) > b.score)
+            .is_some_and(|b| rules::score_of_key(p.floor, most) > b.score)
         {
             break;
         }
@@ -128,6 +130,7 @@ pub(super) fn best_on_route<'c, 'p>(
             facts.set_place(place.clone());
         }
         let liked = facts.liked(profile);
+        let factors = facts.factors(profile, learned, offer);
         let mut candidate = Candidate::new(situation, &mut facts, offer);
         let failing = candidate.first_failing(&PLACED, &mut placer, hours);
         let place = candidate.place(&mut placer);
@@ -135,11 +138,7 @@ pub(super) fn best_on_route<'c, 'p>(
         let (None, Some(place)) = (failing, place) else {
             continue;
         };
-        let score = rules::score_of_key(
-            place.key(Ranking::Detour),
-            liked.is_some(),
-            offer.audience().is_some(),
-        );
+        let score = rules::score_of_key(place.key(Ranking::Detour), factors);
         if best
             .as_ref()
             .is_none_or(|b| b.is_beaten_by(score, place.tie(), merchant, offer))
@@ -149,6 +148,8 @@ pub(super) fn best_on_route<'c, 'p>(
                 offer,
                 place,
                 liked,
+                factors,
+                learned: Vec::new(),
                 score,
                 reach_m: placer.reach_m(),
                 ranking: Ranking::Detour,

@@ -296,12 +296,13 @@ impl<'a, 's> Placer<'a, 's> {
 
     /// A straight-line distance beyond which no candidate around the device
     /// can score `best` or better (see [`rules::farthest_scoring`]).
-    pub fn farthest_scoring(&self, best: u64, can_be_liked: bool) -> f64 {
+    /// `most` are the most favourable factors a candidate could earn.
+    pub fn farthest_scoring(&self, best: u64, most: rules::Factors) -> f64 {
         match self.ranking() {
-            Ranking::Distance => rules::farthest_scoring(best, can_be_liked),
+            Ranking::Distance => rules::farthest_scoring(best, most),
             Ranking::Detour => f64::INFINITY,
             Ranking::Time => {
-                let key = best / rules::score_of_key(1, can_be_liked, true);
+                let key = best / rules::score_of_key(1, most);
                 let straight = (key as f64 + 0.5) * rules::pace(self.speed);
                 let by_road = match self.access {
                     Some(access) if self.around_search() => {

@@ -4,8 +4,6 @@
 //! Every test starts from the same world unless it says otherwise: a device in
 //! Annecy (France, Europe/Paris) on Wednesday 2026-07-15 at 14:00 local time.
 
-#![allow(dead_code)]
-
 use std::path::Path;
 use std::sync::Arc;
 
@@ -198,13 +196,14 @@ impl State {
     /// The comparable parts of `device`.
     pub fn of(device: &Device) -> Self {
         Self(format!(
-            "{:?} | {:?} | {:?} | {:?} | {:?} | {:?}",
+            "{:?} | {:?} | {:?} | {:?} | {:?} | {:?} | {:?}",
             device.profile,
             device.context,
             device.position,
             device.history,
             device.dismissed,
-            device.blocked
+            device.blocked,
+            device.tastes
         ))
     }
 }

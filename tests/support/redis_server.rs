@@ -1,10 +1,10 @@
 //! Helpers for the store tests: a real `redis-server` child process on its own
 //! free port (never 6379), killed when dropped, and device records to save.
 
-#![allow(dead_code)]
-
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
+
+pub use super::net::free_port;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -107,20 +107,6 @@ impl Drop for RedisServer {
     }
 }
 
-/// A port nobody listens on right now.
-pub fn free_port() -> u16 {
-    loop {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if port != 6379 {
-            return port;
-        }
-    }
-}
-
 fn ping(port: u16) -> bool {
     let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
@@ -155,6 +141,8 @@ pub fn device_with_suggestion(minutes: i64, merchant: &str) -> PersistedDevice {
         at: at(minutes),
         merchant: merchant.to_string(),
         offer: "place".to_string(),
+        feedback: None,
+        tags: vec!["tourism=museum".to_string()],
     });
     state
 }

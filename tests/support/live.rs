@@ -1,8 +1,5 @@
-//! Helpers for the tests that run the real `kairos` binary against a real
-//! Mosquitto (and Redis, from `store_support`): each started on its own free
-//! port, killed when dropped. A missing Mosquitto fails loudly.
-
-#![allow(dead_code)]
+//! The real `kairos serve` binary as a child process (killed when dropped), and
+//! the MQTT clients tests drive it with.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -14,18 +11,9 @@ use std::time::{Duration, Instant};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio::sync::mpsc;
 
-/// Longest any single wait may take.
-pub const WAIT: Duration = Duration::from_secs(30);
-
-/// A path in the crate (`data/demo/...`).
-pub fn data(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
-
-/// A loopback address nobody listens on right now.
-pub fn free_address() -> std::net::SocketAddr {
-    std::net::SocketAddr::from(([127, 0, 0, 1], free_port()))
-}
+pub use super::data::bundled as data;
+pub use super::mosquitto::{mosquitto_binary, Mosquitto};
+pub use super::net::{free_address, free_port, WAIT};
 
 /// The demo drive: (at, topic, payload) per line.
 pub fn drive() -> Vec<(chrono::DateTime<chrono::Utc>, String, Vec<u8>)> {
@@ -37,96 +25,6 @@ pub fn drive() -> Vec<(chrono::DateTime<chrono::Utc>, String, Vec<u8>)> {
             (e.at.time, e.topic.into_owned(), e.payload.into_owned())
         })
         .collect()
-}
-
-/// The Mosquitto broker binary (Debian puts it in /usr/sbin, often off PATH).
-pub fn mosquitto_binary() -> PathBuf {
-    [
-        "/usr/sbin/mosquitto",
-        "/usr/local/sbin/mosquitto",
-        "/opt/homebrew/sbin/mosquitto",
-    ]
-    .iter()
-    .map(PathBuf::from)
-    .find(|p| p.exists())
-    .unwrap_or_else(|| PathBuf::from("mosquitto"))
-}
-
-/// A port nobody listens on right now (never 1883 or 6379).
-pub fn free_port() -> u16 {
-    loop {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if port != 1883 && port != 6379 {
-            return port;
-        }
-    }
-}
-
-/// A Mosquitto broker of our own, killed on drop.
-pub struct Mosquitto {
-    child: Child,
-    /// Its port.
-    pub port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Mosquitto {
-    /// Starts Mosquitto on a free port and waits until it accepts connections.
-    pub fn start() -> Self {
-        let port = free_port();
-        let dir = tempfile::tempdir().unwrap();
-        let conf = dir.path().join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
-                 max_queued_messages 100000\nmax_inflight_messages 0\n"
-            ),
-        )
-        .unwrap();
-        let binary = ["/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"]
-            .into_iter()
-            .map(PathBuf::from)
-            .find(|p| p.exists())
-            .unwrap_or_else(|| PathBuf::from("mosquitto"));
-        let child = Command::new(binary)
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mosquitto must be installed for this test (apt-get install mosquitto; .ci/run does)");
-        wait_listening(port, "mosquitto");
-        Self {
-            child,
-            port,
-            _dir: dir,
-        }
-    }
-
-    /// `mqtt://127.0.0.1:{port}`.
-    pub fn url(&self) -> String {
-        format!("mqtt://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn wait_listening(port: u16, what: &str) {
-    let deadline = Instant::now() + WAIT;
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "{what} did not listen on {port}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// A running `kairos serve`, its stderr in a file; killed (SIGKILL) on drop.
