@@ -5,13 +5,12 @@
 //! back empty, so only what was sent during the outage can explain the
 //! answer).
 
-mod live_support;
-mod store_support;
+mod support;
 
 use std::time::Duration;
 
-use live_support::{merchant, museums, position, Client, Kairos, Mosquitto};
-use store_support::RedisServer;
+use support::live::{merchant, museums, position, Client, Kairos, Mosquitto};
+use support::redis_server::RedisServer;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inputs_during_a_redis_outage_are_applied_once_it_is_back() {
