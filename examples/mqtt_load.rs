@@ -73,6 +73,14 @@ struct Args {
     /// round (a shared 2-core machine drifts from one minute to the next).
     #[arg(long, default_value_t = 3)]
     rounds: usize,
+    /// Device state in this redb file (`kairos serve`'s default store);
+    /// default: memory only.
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+    /// Every phase through kairos's embedded broker instead of Mosquitto
+    /// (the broker CPU columns then show an idle Mosquitto: ignore them).
+    #[arg(long)]
+    embedded: bool,
 }
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -82,7 +90,7 @@ fn main() -> anyhow::Result<()> {
     if args.devices == 0 || args.ask_every == 0 {
         bail!("--devices and --ask-every must be positive");
     }
-    let broker = Mosquitto::start()?;
+    let mut broker = Mosquitto::start()?;
     eprintln!(
         "mosquitto on 127.0.0.1:{} (max_queued_messages 1000000, max_inflight_messages 1000)",
         broker.port
@@ -118,6 +126,18 @@ fn main() -> anyhow::Result<()> {
     if let Some(capacity) = args.channel_capacity {
         config.serve.channel_capacity = capacity;
     }
+    if let Some(path) = &args.state {
+        config.serve.state = Some(kairos::store::StateUrl::File(path.clone()));
+        eprintln!("device state in {}", path.display());
+    }
+    let choice = if args.embedded {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        broker.port = port;
+        eprintln!("every phase through the embedded broker on 127.0.0.1:{port}");
+        BrokerChoice::Embedded(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+    } else {
+        BrokerChoice::External(format!("mqtt://127.0.0.1:{}", broker.port).parse().unwrap())
+    };
     eprintln!("serve.channel_capacity {}", config.serve.channel_capacity);
     let mut loader = kairos::offers::Loader::new();
     loader.load_text(
@@ -130,9 +150,7 @@ fn main() -> anyhow::Result<()> {
     let server = engine_rt.spawn(serve(
         ServeOptions {
             config,
-            broker: BrokerChoice::External(
-                format!("mqtt://127.0.0.1:{}", broker.port).parse().unwrap(),
-            ),
+            broker: choice,
             offers: OfferSource::Loaded(catalog),
             roads: None,
             clock,

@@ -124,7 +124,19 @@ async fn two_instances_share_the_load_and_each_device_gets_at_most_one_suggestio
     // positions stay silent (gap), each ask is answered once, never with the
     // offer already given (24 h no-repeat).
     one.kill();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Until the broker has seen it go, it routes the group's inputs to the
+    // dead instance's session (kept: they wait there for its restart).
+    let deadline = std::time::Instant::now() + live::WAIT;
+    while !broker.log_text().lines().any(|l| {
+        l.contains("kairos-one")
+            && (l.contains("closed its connection") || l.contains("disconnected"))
+    }) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the broker sees instance one go"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     for i in 0..DEVICES {
         let car = device(i);
         cars.publish(&format!("kairos/{car}/position"), &position(), false)

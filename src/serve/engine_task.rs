@@ -8,10 +8,13 @@
 //! commit, as before; under load many inputs share one fsync. Nothing waits
 //! for more input to fill a batch.
 //!
-//! When the store fails, the batch is neither answered nor acknowledged: the
-//! engine tries it again every [`RETRY`] until the store is back (inputs queue
-//! meanwhile, then the broker holds them), or until `serve` stops, when the
-//! broker keeps them unacknowledged for the next start.
+//! When the store is unreachable, the batch is neither answered nor
+//! acknowledged: the engine tries it again every [`RETRY`] until the store is
+//! back (inputs queue meanwhile, then the broker holds them), or until
+//! `serve` stops, when the broker keeps them unacknowledged for the next
+//! start. When the store refuses a record (written by a newer kairos, or
+//! contended), the batch goes again one input at a time, and that device's
+//! inputs are acknowledged unanswered (fail closed).
 //!
 //! At start, the outbox is read: outputs saved but not acknowledged by the
 //! broker when kairos last stopped are published again if their `at` is less
@@ -28,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 use super::mqtt::{self, Message};
 use super::outbox::Tracker;
 use super::{Clock, Counters, Received, ToEngine};
-use crate::store::{Answer, Answered, Arrival, DeviceState};
+use crate::store::{Answer, Answered, Arrival, DeviceState, StoreError};
 use kairos_core::output::Output;
 use kairos_core::{Engine, Stamp};
 
@@ -220,56 +223,130 @@ async fn run_batch(
         })
         .collect();
     counters.stepped.fetch_add(count as u64, Ordering::Relaxed);
-    let before = match &outlet.live {
-        Some(live) => match super::live::import(engine, live, &arrivals).await {
-            Ok(before) => Some(before),
-            // Fail closed: nothing decided, nothing acknowledged (redelivered).
-            Err(_) => return,
-        },
-        None => None,
-    };
-    let answers = loop {
-        let sent = outlet.tracker.take_sent();
-        match state
-            .step_batch(engine, &outlet.client_id, &arrivals, &sent)
-            .await
-        {
-            Ok(answers) => break Some(answers),
-            Err(_) => {
-                outlet.tracker.put_back(sent);
-                if outlet.intake.is_cancelled() {
-                    break None;
-                }
-                tokio::select! {
-                    () = tokio::time::sleep(RETRY) => {}
-                    () = outlet.intake.cancelled() => break None,
+    match step_retrying(engine, state, outlet, &arrivals).await {
+        Ok(answers) => {
+            let devices = engine.device_count();
+            finish(devices, outlet, counters, &arrivals, acks, answers).await;
+        }
+        Err(Failed::Refused) => {
+            // One device's record cannot be used (written by a newer kairos,
+            // or contended): the others go on, one input at a time; that
+            // device's inputs get no answer (fail closed) and are
+            // acknowledged, so they do not hold the broker's window.
+            for (arrival, ack) in arrivals.iter().zip(acks) {
+                let one = std::slice::from_ref(arrival);
+                match step_retrying(engine, state, outlet, one).await {
+                    Ok(answers) => {
+                        let devices = engine.device_count();
+                        finish(devices, outlet, counters, one, vec![ack], answers).await;
+                    }
+                    Err(Failed::Refused) => {
+                        if let Some(pkid) = ack {
+                            acknowledge(outlet, pkid).await;
+                        }
+                    }
+                    Err(Failed::Stopping | Failed::LiveUnavailable) => break,
                 }
             }
         }
-    };
-    if let (Some(live), Some(_), Some(before)) = (&outlet.live, &answers, before) {
-        super::live::export(engine, live, before).await;
-    }
-    if let Some(answers) = answers {
-        for ((arrival, ack), answered) in arrivals.iter().zip(acks).zip(answers) {
-            counters.metrics.stepped(
-                arrival.input.kind(),
-                answered.decided,
-                engine.device_count(),
-            );
-            deliver(outlet, counters, answered).await;
-            if let Some(pkid) = ack {
-                acknowledge(outlet, pkid).await;
-            }
-        }
-    } else {
-        tracing::warn!(
+        Err(Failed::LiveUnavailable) => tracing::warn!(
+            inputs = count,
+            "the volatile store is unreachable: inputs left unanswered for the broker to redeliver"
+        ),
+        Err(Failed::Stopping) => tracing::warn!(
             inputs = count,
             "stopping with the state store failing: inputs left for the broker to redeliver"
-        );
+        ),
     }
     counters.queued.fetch_sub(count, Ordering::AcqRel);
     counters.room.notify_one();
+}
+
+/// Why a batch was not stepped.
+enum Failed {
+    /// `serve` is stopping while the store is unreachable.
+    Stopping,
+    /// The store refused a record (not a passing outage).
+    Refused,
+    /// The volatile store could not be read: nothing decided.
+    LiveUnavailable,
+}
+
+/// Steps `arrivals` as one batch, with the devices' live state from the
+/// volatile store when there is one (read before, written back after a
+/// commit), trying again every [`RETRY`] while the state store is unreachable.
+async fn step_retrying(
+    engine: &mut Engine,
+    state: &DeviceState,
+    outlet: &Outlet,
+    arrivals: &[Arrival],
+) -> Result<Vec<Answered>, Failed> {
+    let before = match &outlet.live {
+        // Fail closed: nothing decided, nothing acknowledged (redelivered).
+        Some(live) => Some(
+            super::live::import(engine, live, arrivals)
+                .await
+                .map_err(|_| Failed::LiveUnavailable)?,
+        ),
+        None => None,
+    };
+    let answers = step_store_retrying(engine, state, outlet, arrivals).await?;
+    if let (Some(live), Some(before)) = (&outlet.live, before) {
+        super::live::export(engine, live, before).await;
+    }
+    Ok(answers)
+}
+
+/// Steps `arrivals` as one batch in the state store, trying again every
+/// [`RETRY`] while it is unreachable.
+async fn step_store_retrying(
+    engine: &mut Engine,
+    state: &DeviceState,
+    outlet: &Outlet,
+    arrivals: &[Arrival],
+) -> Result<Vec<Answered>, Failed> {
+    loop {
+        let sent = outlet.tracker.take_sent();
+        match state
+            .step_batch(engine, &outlet.client_id, arrivals, &sent)
+            .await
+        {
+            Ok(answers) => return Ok(answers),
+            Err(error) => {
+                outlet.tracker.put_back(sent);
+                if !matches!(error, StoreError::Unavailable { .. }) {
+                    return Err(Failed::Refused);
+                }
+                if outlet.intake.is_cancelled() {
+                    return Err(Failed::Stopping);
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(RETRY) => {}
+                    () = outlet.intake.cancelled() => return Err(Failed::Stopping),
+                }
+            }
+        }
+    }
+}
+
+/// Publishes the answers of a stepped batch, then acknowledges its inputs.
+async fn finish(
+    devices: usize,
+    outlet: &Outlet,
+    counters: &Counters,
+    arrivals: &[Arrival],
+    acks: Vec<Option<u16>>,
+    answers: Vec<Answered>,
+) {
+    for ((arrival, ack), answered) in arrivals.iter().zip(acks).zip(answers) {
+        counters
+            .metrics
+            .stepped(arrival.input.kind(), answered.decided, devices);
+        deliver(outlet, counters, answered).await;
+        if let Some(pkid) = ack {
+            acknowledge(outlet, pkid).await;
+        }
+    }
 }
 
 /// Publishes what one input was answered.

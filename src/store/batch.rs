@@ -230,12 +230,18 @@ pub async fn step_batch<S: BatchStore>(
                     true
                 }
                 Some(mut state) if after_changed(&before, &state) || answer_kept => {
-                    remember(
-                        &mut state,
-                        &arrival.delivery,
-                        now,
-                        saved_publishes(&outputs),
-                    );
+                    // Only an `ask` (or an input with a `mid`) needs its
+                    // answer kept: any other kind applied again is harmless
+                    // (idempotent, or silent within the gap), and its
+                    // outputs are in the outbox.
+                    if answer_kept {
+                        remember(
+                            &mut state,
+                            &arrival.delivery,
+                            now,
+                            saved_publishes(&outputs),
+                        );
+                    }
                     engine.import_device(id, state.clone());
                     device.state = Some(state);
                     device.dirty = true;
