@@ -512,7 +512,10 @@ fn write_merchants(
     let mut written = 0usize;
     let mut tile = 0usize;
     let mut tiles = Vec::new();
+    let progress =
+        crate::progress::Progress::items("generate: merchants", options.merchants as u64);
     while written < options.merchants {
+        progress.set(written as u64);
         let city = tile % CITY_CENTRES.len();
         cities[city] = true;
         let (_, clat, clon) = CITY_CENTRES[city];
@@ -711,7 +714,13 @@ fn write_drives(
         });
     }
     let mut line = String::with_capacity(256);
+    let progress = crate::progress::Progress::items("generate: events", options.events as u64);
+    let mut emitted = 0u64;
     while let Some(Reverse((t, d))) = queue.pop() {
+        emitted += 1;
+        if emitted.is_multiple_of(4096) {
+            progress.set(emitted);
+        }
         let drive = &mut drives[d];
         // Context fields expire after 2 h: a long drive says it again.
         if t - drive.context_at >= 5_400 {

@@ -76,6 +76,17 @@ impl Drop for Progress {
     }
 }
 
+/// `path` opened for reading, its bytes counted on a bar labelled `what`
+/// (through the whole file: one pass of a reader).
+pub fn open_counted(
+    path: &std::path::Path,
+    what: &str,
+) -> std::io::Result<Counting<std::fs::File>> {
+    let file = std::fs::File::open(path)?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    Ok(Counting::new(file, Progress::bytes(what, size)))
+}
+
 /// A reader that moves a [`Progress`] on by the bytes read through it.
 pub struct Counting<R> {
     inner: R,

@@ -888,7 +888,6 @@ fn kairos_refuses_exactly_the_new_inputs_the_schemas_refuse() {
 }
 
 #[test]
-#[ignore = "`mid` (SPEC: Delivery) is not implemented yet: kairos ignores a malformed mid"]
 fn kairos_refuses_exactly_the_mid_inputs_the_schemas_refuse() {
     let new: Vec<Case> = cases()
         .into_iter()

@@ -33,6 +33,16 @@ struct PendingWay {
     refs: Vec<i64>,
 }
 
+/// A PBF reader over `path` whose progress shows on a terminal as `what`.
+fn counted_reader(
+    path: &Path,
+    what: &str,
+) -> Result<ElementReader<std::io::BufReader<crate::progress::Counting<std::fs::File>>>, ImportError>
+{
+    let file = crate::progress::open_counted(path, what).map_err(ImportError::io(path))?;
+    Ok(ElementReader::new(std::io::BufReader::new(file)))
+}
+
 /// Imports the merchants of a PBF extract into `out` (a sink over the offer file).
 pub fn import_pbf<W: Write>(path: &Path, out: &mut MerchantSink<W>) -> Result<(), ImportError> {
     let pbf_error =
@@ -41,7 +51,7 @@ pub fn import_pbf<W: Write>(path: &Path, out: &mut MerchantSink<W>) -> Result<()
     let mut ways = Vec::new();
     let mut needed = HashSet::new();
 
-    let reader = ElementReader::from_path(path).map_err(pbf_error)?;
+    let reader = counted_reader(path, "import osm: merchants")?;
     reader
         .for_each(|element| {
             if written.is_err() {
@@ -85,7 +95,7 @@ pub fn import_pbf<W: Write>(path: &Path, out: &mut MerchantSink<W>) -> Result<()
     }
 
     let mut coords: HashMap<i64, Coord<f64>> = HashMap::with_capacity(needed.len());
-    let reader = ElementReader::from_path(path).map_err(pbf_error)?;
+    let reader = counted_reader(path, "import osm: way nodes")?;
     reader
         .for_each(|element| {
             let (id, lat, lon) = match element {

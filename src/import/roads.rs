@@ -97,9 +97,16 @@ pub fn read_pbf(path: &Path) -> Result<(RoadNetwork, RoadsReport), RoadsError> {
         path: path.to_path_buf(),
         detail: e.to_string(),
     };
+    let counted = |what: &str| {
+        crate::progress::open_counted(path, what)
+            .map(|file| ElementReader::new(std::io::BufReader::new(file)))
+            .map_err(|e| RoadsError::Pbf {
+                path: path.to_path_buf(),
+                detail: e.to_string(),
+            })
+    };
     let mut builder = RoadBuilder::new();
-    ElementReader::from_path(path)
-        .map_err(pbf_error)?
+    counted("roads: ways")?
         .for_each(|element| {
             if let Element::Way(way) = element {
                 // Most ways are not roads: look at `highway` before reading more.
@@ -113,8 +120,7 @@ pub fn read_pbf(path: &Path) -> Result<(RoadNetwork, RoadsReport), RoadsError> {
         .map_err(pbf_error)?;
     let needed = builder.needed_nodes();
     if !needed.is_empty() {
-        ElementReader::from_path(path)
-            .map_err(pbf_error)?
+        counted("roads: nodes")?
             .for_each(|element| {
                 let (id, lat, lon) = match element {
                     Element::Node(n) => (n.id(), n.lat(), n.lon()),

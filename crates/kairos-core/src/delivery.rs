@@ -22,7 +22,8 @@ use crate::device::PersistedDevice;
 
 /// How long a `mid` is remembered.
 pub const MID_TTL: Duration = Duration::hours(24);
-/// Longest `mid` read; a longer one is ignored (the input counts as without).
+/// Longest `mid`; a longer one, or one that is not a string, is refused with
+/// an error (`input::parse_event`), like any other bad field.
 pub const MID_MAX_CHARS: usize = 64;
 /// Packet answers kept per device without a `mid` (the newest). A broker
 /// redelivers only what was in flight when kairos stopped.

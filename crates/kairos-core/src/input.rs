@@ -410,6 +410,13 @@ pub fn parse_event(kind: Kind, payload: &[u8], max_bytes: usize) -> Result<Event
         ));
     };
     let fields = Fields(&object);
+    // Any kind may carry a `mid` (SPEC: Delivery); a malformed one is refused
+    // rather than silently read as none.
+    if let Some(mid) = fields.string("mid")? {
+        if mid.chars().count() > crate::delivery::MID_MAX_CHARS {
+            return Err(out_of_range("mid", "at most 64 characters"));
+        }
+    }
     Ok(match kind {
         Kind::Position => Event::Position(position(&fields)?),
         Kind::Context => Event::Context(context(&fields)?),
