@@ -61,7 +61,7 @@ fuzz_target!(init: guarded_panics::tolerate_opening_hours_panics(), |data: &[u8]
                 let _ = hours.state_at(t);
             }
             for offer in merchant.offers.iter().take(4) {
-                if let Some(when) = &offer.when {
+                if let Some(when) = offer.when() {
                     let _ = when.state_at(t);
                 }
                 let _ = offer.is_valid_at(t);
