@@ -24,8 +24,7 @@ use std::time::Duration;
 
 use kairos::store::{DeviceStore, RedbStore};
 use live::{free_port, position, Client, Kairos, Mosquitto, WAIT};
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-use tokio::sync::mpsc;
+use rumqttc::{AsyncClient, MqttOptions, QoS};
 
 const DEVICES: usize = 50;
 const ASKS: usize = 10;
@@ -67,50 +66,10 @@ fn config(dir: &Path) -> std::path::PathBuf {
 /// A client with a persistent session (it survives a broker restart with
 /// nothing lost), subscribed to `filters`; what arrives comes out of the
 /// receiver.
-async fn persistent_client(
-    port: u16,
-    id: &str,
-    filters: &[&str],
-) -> (AsyncClient, mpsc::UnboundedReceiver<(String, Vec<u8>)>) {
+async fn persistent_client(port: u16, id: &str, filters: &[&str]) -> (AsyncClient, live::Inbox) {
     let mut options = MqttOptions::new(id, "127.0.0.1", port);
-    options.set_clean_session(false).set_inflight(1000);
-    let (client, mut eventloop) = AsyncClient::new(options, 10_000);
-    let (tx, rx) = mpsc::unbounded_channel();
-    let (subscribed, is_subscribed) = tokio::sync::oneshot::channel();
-    let expected = filters.len();
-    tokio::spawn(async move {
-        let mut subscribed = Some(subscribed);
-        let mut acks = 0;
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::SubAck(_))) => {
-                    acks += 1;
-                    if acks >= expected {
-                        if let Some(s) = subscribed.take() {
-                            let _ = s.send(());
-                        }
-                    }
-                }
-                Ok(Event::Incoming(Packet::Publish(p))) => {
-                    if tx.send((p.topic, p.payload.to_vec())).is_err() {
-                        return;
-                    }
-                }
-                Ok(_) => {}
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-            }
-        }
-    });
-    for filter in filters {
-        client.subscribe(*filter, QoS::AtLeastOnce).await.unwrap();
-    }
-    if expected > 0 {
-        tokio::time::timeout(WAIT, is_subscribed)
-            .await
-            .unwrap()
-            .unwrap();
-    }
-    (client, rx)
+    options.set_clean_session(false);
+    live::subscribed(options, filters).await
 }
 
 /// Answers per device, keyed by their `at`.
@@ -136,10 +95,7 @@ fn note(answers: &mut Answers, topic: &str, payload: &[u8]) {
 }
 
 /// Profiles and positions: one suggestion per device; returns them.
-async fn seed(
-    publisher: &AsyncClient,
-    inbox: &mut mpsc::UnboundedReceiver<(String, Vec<u8>)>,
-) -> Answers {
+async fn seed(publisher: &AsyncClient, inbox: &mut live::Inbox) -> Answers {
     for i in 0..DEVICES {
         let d = device(i);
         let send = |kind: &str, payload: String| {
@@ -163,7 +119,7 @@ async fn seed(
     let mut answers = Answers::new();
     let deadline = tokio::time::Instant::now() + WAIT;
     while answers.values().map(BTreeMap::len).sum::<usize>() < DEVICES {
-        let (topic, payload) = tokio::time::timeout_at(deadline, inbox.recv())
+        let (topic, payload, _) = tokio::time::timeout_at(deadline, inbox.recv())
             .await
             .expect("every device gets its first suggestion")
             .unwrap();
@@ -205,17 +161,13 @@ async fn burst(publisher: &AsyncClient, with_mid: bool) {
 
 /// Collects answers until every device has `1 + ASKS` distinct ones, then a
 /// little more (anything extra would be a second application).
-async fn collect(
-    answers: &mut Answers,
-    inbox: &mut mpsc::UnboundedReceiver<(String, Vec<u8>)>,
-    context: &dyn Fn() -> String,
-) {
+async fn collect(answers: &mut Answers, inbox: &mut live::Inbox, context: &dyn Fn() -> String) {
     let deadline = tokio::time::Instant::now() + 3 * WAIT;
     let complete =
         |a: &Answers| (0..DEVICES).all(|i| a.get(&device(i)).map_or(0, BTreeMap::len) > ASKS);
     while !complete(answers) {
         let got = tokio::time::timeout_at(deadline, inbox.recv()).await;
-        let Ok(Some((topic, payload))) = got else {
+        let Ok(Some((topic, payload, _))) = got else {
             let short: Vec<_> = (0..DEVICES)
                 .map(|i| (device(i), answers.get(&device(i)).map_or(0, BTreeMap::len)))
                 .filter(|(_, n)| *n < 1 + ASKS)
@@ -227,7 +179,7 @@ async fn collect(
         };
         note(answers, &topic, &payload);
     }
-    while let Ok(Some((topic, payload))) =
+    while let Ok(Some((topic, payload, _))) =
         tokio::time::timeout(Duration::from_millis(1500), inbox.recv()).await
     {
         note(answers, &topic, &payload);
@@ -292,7 +244,7 @@ async fn a_burst_through_a_killed_kairos_is_applied_exactly_once() {
     burst(&publisher, false).await;
     // Killed in the middle: once a tenth of the burst is answered.
     while answers.values().map(BTreeMap::len).sum::<usize>() < DEVICES + DEVICES * ASKS / 10 {
-        let (topic, payload) = tokio::time::timeout(WAIT, inbox.recv())
+        let (topic, payload, _) = tokio::time::timeout(WAIT, inbox.recv())
             .await
             .unwrap()
             .unwrap();
@@ -360,7 +312,7 @@ async fn a_burst_through_a_restarted_mosquitto_is_applied_exactly_once() {
 
     burst(&publisher, true).await;
     while answers.values().map(BTreeMap::len).sum::<usize>() < DEVICES + DEVICES * ASKS / 10 {
-        let (topic, payload) = tokio::time::timeout(WAIT, inbox.recv())
+        let (topic, payload, _) = tokio::time::timeout(WAIT, inbox.recv())
             .await
             .unwrap()
             .unwrap();

@@ -141,11 +141,58 @@ impl Drop for Kairos {
     }
 }
 
+/// What a test client receives: (topic, payload, retained).
+pub type Inbox = mpsc::UnboundedReceiver<(String, Vec<u8>, bool)>;
+
+/// A client on `options` (inflight raised to 1,000) subscribed to `filters` at
+/// QoS 1, returned once the broker acknowledged every subscription; its event
+/// loop runs on its own task, reconnecting after errors.
+pub async fn subscribed(mut options: MqttOptions, filters: &[&str]) -> (AsyncClient, Inbox) {
+    options.set_inflight(1000);
+    let (client, mut eventloop) = AsyncClient::new(options, 10_000);
+    let (tx, inbox) = mpsc::unbounded_channel();
+    let (subscribed, is_subscribed) = tokio::sync::oneshot::channel();
+    let expected = filters.len();
+    tokio::spawn(async move {
+        let mut subscribed = Some(subscribed);
+        let mut acks = 0;
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::SubAck(_))) => {
+                    acks += 1;
+                    if acks >= expected {
+                        if let Some(s) = subscribed.take() {
+                            let _ = s.send(());
+                        }
+                    }
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    if tx.send((p.topic, p.payload.to_vec(), p.retain)).is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    });
+    for filter in filters {
+        client.subscribe(*filter, QoS::AtLeastOnce).await.unwrap();
+    }
+    if expected > 0 {
+        tokio::time::timeout(WAIT, is_subscribed)
+            .await
+            .expect("the test client subscribes in time")
+            .unwrap();
+    }
+    (client, inbox)
+}
+
 /// A test's MQTT client: publishes, and collects what arrives on its filters.
 pub struct Client {
     /// The rumqttc handle.
     pub client: AsyncClient,
-    inbox: mpsc::UnboundedReceiver<(String, Vec<u8>, bool)>,
+    inbox: Inbox,
 }
 
 impl Client {
@@ -153,43 +200,7 @@ impl Client {
     pub async fn connect(port: u16, filters: &[&str]) -> Self {
         let mut options = MqttOptions::new(format!("t-{}", free_port()), "127.0.0.1", port);
         options.set_max_packet_size(1 << 20, 1 << 20);
-        options.set_inflight(1000);
-        let (client, mut eventloop) = AsyncClient::new(options, 10_000);
-        let (tx, inbox) = mpsc::unbounded_channel();
-        let (subscribed, is_subscribed) = tokio::sync::oneshot::channel();
-        let expected = filters.len();
-        tokio::spawn(async move {
-            let mut subscribed = Some(subscribed);
-            let mut acks = 0;
-            loop {
-                match eventloop.poll().await {
-                    Ok(Event::Incoming(Packet::SubAck(_))) => {
-                        acks += 1;
-                        if acks >= expected {
-                            if let Some(s) = subscribed.take() {
-                                let _ = s.send(());
-                            }
-                        }
-                    }
-                    Ok(Event::Incoming(Packet::Publish(p))) => {
-                        if tx.send((p.topic, p.payload.to_vec(), p.retain)).is_err() {
-                            return;
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-                }
-            }
-        });
-        for filter in filters {
-            client.subscribe(*filter, QoS::AtLeastOnce).await.unwrap();
-        }
-        if expected > 0 {
-            tokio::time::timeout(WAIT, is_subscribed)
-                .await
-                .expect("the test client subscribes in time")
-                .unwrap();
-        }
+        let (client, inbox) = subscribed(options, filters).await;
         Self { client, inbox }
     }
 
